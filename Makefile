@@ -1,0 +1,48 @@
+# kofu — two commands: `make demo` and `make test`. Both set everything up on a fresh Debian machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the project needs at run and test time (we run as root; sudo is used when not root).
+APT_PACKAGES := poppler-utils zbar-tools fonts-ipaexfont-mincho fonts-ipaexfont-gothic python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export KOFU_HOME ?= $(CURDIR)/var
+
+.PHONY: demo test setup system-deps lint bench clean
+
+system-deps:
+	@missing=""; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	command -v zbarimg >/dev/null || missing="$$missing zbar-tools"; \
+	[ -f /usr/share/fonts/opentype/ipaexfont-mincho/ipaexm.ttf ] || missing="$$missing fonts-ipaexfont-mincho fonts-ipaexfont-gothic"; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+setup: system-deps $(BIN)/.installed
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+demo: setup
+	$(BIN)/kofu demo
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

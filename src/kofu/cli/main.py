@@ -1,0 +1,33 @@
+"""The `kofu` command. Thin: parses arguments, calls services, prints with Rich."""
+
+from __future__ import annotations
+
+import typer
+
+from kofu import __version__
+
+app = typer.Typer(
+    name="kofu",
+    help="kofu — convenience-store certificate issuance (コンビニ交付).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print the kofu version."""
+    typer.echo(__version__)
+
+
+def _register() -> None:
+    from kofu.cli import issue, registry, tenant, verify
+
+    app.add_typer(registry.app, name="registry", help="The municipal resident registry: import, apply, show.")
+    app.add_typer(tenant.app, name="tenant", help="Municipalities served by this issuer: list, keys, check.")
+    app.registered_commands += issue.app.registered_commands + verify.app.registered_commands
+
+
+def main() -> None:
+    _register()
+    app()

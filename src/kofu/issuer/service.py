@@ -1,0 +1,233 @@
+"""Issuer use cases: quote, issue, void, look up. One transaction decides and numbers an issuance.
+
+ARCHITECTURE rule 4: eligibility is re-checked against committed registry state in the same transaction
+that assigns the issuance number, with the requester's and included members' rows locked, so a registry
+event for the same people is serialised with the issuance.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from kofu.common.clock import JST, Clock
+from kofu.common.errors import KofuError, NotFound
+from kofu.common.ids import new_id
+from kofu.issuer import keys as keystore
+from kofu.issuer.compose import compose, document_digest
+from kofu.issuer.eligibility import (
+    IssueRequest,
+    Refusal,
+    ResidentFacts,
+    evaluate,
+    fiscal_year_of,
+)
+from kofu.issuer.seal import official_seal_png
+from kofu.issuer.statement import Statement, b64u, encode
+from kofu.issuer.store import IssuanceRecord, IssuerStore
+from kofu.issuer.tenant import CertificateType, IssuanceKind, TenantDirectory, TenantSettings
+from kofu.registry.store import RegistryStore
+from kofu.render import produce
+from kofu.render.fonts import find_font
+from kofu.render.model import CertificateDocument
+
+
+class NotEligible(KofuError):
+    code = "not-eligible"
+
+    def __init__(self, refusals: list[Refusal]) -> None:
+        self.refusals = refusals
+        super().__init__(
+            " ".join(r.message_en for r in refusals),
+            "".join(r.message_ja for r in refusals),
+        )
+
+
+@dataclass(frozen=True)
+class Quote:
+    type: CertificateType
+    copies: int
+    fee_each: int
+    window_fee_each: int
+
+    @property
+    def total(self) -> int:
+        return self.fee_each * self.copies
+
+
+@dataclass(frozen=True)
+class Issued:
+    record: IssuanceRecord
+    pdf: bytes
+    statement: str
+
+
+def number_text(tenant: str, number: int) -> str:
+    return f"{tenant}-{number:07d}"
+
+
+def read_facts(reg: RegistryStore, request: IssueRequest, today: date, *, lock: bool) -> ResidentFacts:
+    resident = reg.get_resident(request.tenant, request.resident_id, lock=lock)
+    if resident is None:
+        return ResidentFacts(resident=None)
+    household = tuple(reg.household_members(request.tenant, resident.household_id))
+    if lock and request.type is CertificateType.JUMINHYO and request.kind is not IssuanceKind.SELF:
+        # lock every included member in a fixed order so racing events for them serialise with us
+        for member in sorted(p.resident_id for p in household if p.resident_id != resident.resident_id):
+            reg.get_resident(request.tenant, member, lock=True)
+        household = tuple(reg.household_members(request.tenant, resident.household_id))
+    under_support = frozenset(
+        p.resident_id
+        for p in household
+        if any(m.active_on(today) for m in reg.support_measures(request.tenant, p.resident_id))
+    )
+    year = request.fiscal_year or fiscal_year_of(today)
+    return ResidentFacts(
+        resident=resident,
+        household=household,
+        seal=reg.current_seal(request.tenant, resident.resident_id) if request.type is CertificateType.INKAN else None,
+        income=reg.income(request.tenant, resident.resident_id, year)
+        if request.type is CertificateType.SHOTOKU
+        else None,
+        support_measures=tuple(reg.support_measures(request.tenant, resident.resident_id)),
+        members_under_support=under_support,
+    )
+
+
+class IssuerService:
+    def __init__(
+        self,
+        engine: Engine,
+        tenants: TenantDirectory,
+        keys_dir: Path,
+        clock: Clock,
+        *,
+        public_url: str = "http://127.0.0.1:8000",
+    ) -> None:
+        self.engine = engine
+        self.tenants = tenants
+        self.keys_dir = keys_dir
+        self.clock = clock
+        self.public_url = public_url.rstrip("/")
+
+    # ---- keys ----
+
+    def ensure_keys(self, tenant: TenantSettings, *, rotate: bool = False) -> None:
+        if rotate or not keystore.has_tenant_keys(self.keys_dir, tenant.code):
+            keystore.create_tenant_keys(self.keys_dir, tenant.code, tenant.name_en, tenant.name)
+        keys = keystore.load_tenant_keys(self.keys_dir, tenant.code)
+        with self.engine.begin() as conn:
+            IssuerStore(conn).register_keys(
+                tenant.code, keys.statement_public_raw, keys.signing.cert_pem.decode(), self.clock.now()
+            )
+
+    def seal_png(self, tenant: TenantSettings) -> bytes:
+        if tenant.official_seal:
+            return (self.tenants.path_of(tenant.code).parent / tenant.official_seal).read_bytes()
+        return official_seal_png(tenant.mayor_title, str(find_font()))
+
+    # ---- use cases ----
+
+    def quote(self, request: IssueRequest, *, at: datetime | None = None) -> Quote:
+        """The fee for this request, after checking it could be issued now (nothing is written)."""
+        tenant = self.tenants.get(request.tenant)
+        moment = at or self.clock.now()
+        today = moment.astimezone(JST).date()
+        with self.engine.connect() as conn:
+            facts = read_facts(RegistryStore(conn), request, today, lock=False)
+        refusals = evaluate(tenant, request, facts, moment)
+        if refusals:
+            raise NotEligible(refusals)
+        return self._quote(tenant, request, today)
+
+    @staticmethod
+    def _quote(tenant: TenantSettings, request: IssueRequest, today: date) -> Quote:
+        cert = tenant.certificate(request.type)
+        fee = cert.fee_on(today) if cert else None
+        assert fee is not None, "evaluate() refuses types without a fee"
+        return Quote(request.type, request.copies, fee.convenience, fee.window)
+
+    def issue(
+        self,
+        request: IssueRequest,
+        *,
+        channel: str = "cli",
+        at: datetime | None = None,
+        cert_serial: str | None = None,
+        order_id: str | None = None,
+    ) -> Issued:
+        tenant = self.tenants.get(request.tenant)
+        keys = keystore.load_tenant_keys(self.keys_dir, tenant.code)
+        seal = self.seal_png(tenant)
+        moment = at or self.clock.now()
+        today = moment.astimezone(JST).date()
+        with self.engine.begin() as conn:
+            facts = read_facts(RegistryStore(conn), request, today, lock=True)
+            refusals = evaluate(tenant, request, facts, moment)
+            if refusals:
+                raise NotEligible(refusals)
+            assert facts.resident is not None
+            quote = self._quote(tenant, request, today)
+            store = IssuerStore(conn)
+            number = store.next_number(tenant.code)
+            doc = compose(
+                tenant,
+                request,
+                facts,
+                issued_on=today,
+                number_text=number_text(tenant.code, number),
+                official_seal_png=seal,
+                verify_hint=f"{self.public_url}/verify/",
+            )
+            digest = b64u(document_digest(doc, secrets.token_bytes(16)))
+            statement = encode(Statement(tenant.code, number, request.type.value, today, digest), keys.statement_key)
+            record = IssuanceRecord(
+                id=new_id(),
+                tenant=tenant.code,
+                number=number,
+                type=request.type.value,
+                kind=request.kind.value,
+                copies=request.copies,
+                fee_each=quote.fee_each,
+                resident_id=facts.resident.resident_id,
+                resident_version=facts.resident.version,
+                channel=channel,
+                cert_serial=cert_serial,
+                order_id=order_id,
+                issued_at=moment,
+                issued_on=today,
+                document_hash=digest,
+                status="issued",
+            )
+            store.add(record)
+        try:
+            pdf = produce(_with_statement(doc, statement), keys.signing)
+        except Exception:
+            self.void(record.tenant, record.number, reason="render-failed")
+            raise
+        return Issued(record=record, pdf=pdf, statement=statement)
+
+    def void(self, tenant: str, number: int, *, reason: str) -> IssuanceRecord:
+        with self.engine.begin() as conn:
+            store = IssuerStore(conn)
+            record = store.get(tenant, number)
+            if record is None:
+                raise NotFound(f"no issuance {number_text(tenant, number)}", f"発行番号 {number} の記録がありません")
+            store.void(record.id, self.clock.now(), reason)
+            voided = store.get(tenant, number)
+        assert voided is not None
+        return voided
+
+    def lookup(self, tenant: str, number: int) -> IssuanceRecord | None:
+        with self.engine.connect() as conn:
+            return IssuerStore(conn).get(tenant, number)
+
+
+def _with_statement(doc: CertificateDocument, statement: str) -> CertificateDocument:
+    from dataclasses import replace
+
+    return replace(doc, statement=statement)

@@ -1,0 +1,32 @@
+"""Alembic migrations, run programmatically at start-up (also `alembic -c src/kofu/migrations/alembic.ini`).
+
+This package sits above every actor: it imports each actor's store so that `metadata` knows all tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+HERE = Path(__file__).parent
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    cfg = Config(str(HERE / "alembic.ini"))
+    cfg.set_main_option("script_location", str(HERE))
+    if engine is not None:
+        cfg.attributes["engine"] = engine
+    return cfg
+
+
+def load_all_tables() -> None:
+    """Import every actor's store; each defines its tables on `kofu.db.metadata`."""
+    import kofu.issuer.store
+    import kofu.registry.store  # noqa: F401
+
+
+def upgrade_to_head(engine: Engine) -> None:
+    command.upgrade(alembic_config(engine), "head")
