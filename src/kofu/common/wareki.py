@@ -38,6 +38,9 @@ def wareki(day: date, *, gannen: bool = True) -> str:
 
 
 def wareki_year(fiscal_or_calendar_year: int) -> str:
-    """The era year of 1 April of that year (fiscal years 年度 start in April): 2025 → 令和7年."""
-    era, year = era_of(date(fiscal_or_calendar_year, 4, 1))
+    """The era name of a year as used for 年度 and 年分: 2025 → 令和7年, 2019 → 令和元年.
+
+    A year in which the era changed takes the new era (2019年度 is 令和元年度, 1989年分 is 平成元年分).
+    """
+    era, year = era_of(date(fiscal_or_calendar_year, 12, 31))
     return f"{era.name}{'元' if year == 1 else year}年"

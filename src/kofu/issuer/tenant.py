@@ -82,6 +82,11 @@ ITEM_LABELS_JA: dict[str, str] = {
 _HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")]
 
 
+def _parse_hhmm(text: str) -> time:
+    h, m = text.split(":")
+    return time(23, 59) if int(h) == 24 else time(int(h), int(m))
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -220,11 +225,6 @@ class TenantSettings(_Strict):
 
     def offered_types(self, day: date) -> list[CertificateType]:
         return [c.type for c in self.certificates if c.offered_on(day)]
-
-
-def _parse_hhmm(text: str) -> time:
-    h, m = text.split(":")
-    return time(23, 59) if int(h) == 24 else time(int(h), int(m))
 
 
 def parse_tenant(text: str, *, source: str = "<tenant>") -> TenantSettings:
