@@ -226,7 +226,8 @@ def _transfer_in(store: RegistryStore, ev: TransferIn, current: Resident | None)
             raise _reject("bad-my-number", f"transfer-in: my_number {problem}", "転入：個人番号が正しくありません")
     household = store.household(ev.tenant, ev.household_id, lock=True)
     address = ev.address
-    if household is None:
+    dormant = household is not None and all(m.is_removed for m in store.household_members(ev.tenant, ev.household_id))
+    if household is None or dormant:
         if ev.relationship != HEAD:
             raise _reject(
                 "new-household-needs-head",
@@ -236,9 +237,13 @@ def _transfer_in(store: RegistryStore, ev: TransferIn, current: Resident | None)
             )
         if not address.strip():
             raise _reject("missing-field", "transfer-in: address is required", "転入：住所を指定してください")
-        store.insert_household(
-            Household(tenant=ev.tenant, household_id=ev.household_id, head_resident_id=ev.resident_id, address=address)
+        new = Household(
+            tenant=ev.tenant, household_id=ev.household_id, head_resident_id=ev.resident_id, address=address
         )
+        if household is None:
+            store.insert_household(new)
+        else:  # a household whose members all left is founded anew
+            store.update_household(new)
     else:
         if not address.strip():
             address = household.address
