@@ -1,0 +1,399 @@
+"""CertificateDocument → A4 PDF bytes (reportlab).
+
+Page anatomy (top to bottom): security frame with micro text, issuance number 第…号 (top right), the title,
+the header box (住所, 世帯主 …), one ruled block per person (or the 印影 box, or the amounts table),
+「以下余白」, and on the last page the certification text, date, mayor's title and name with the 公印
+over the end of the name. Every page has the QR of the statement (bottom left) and "x / y".
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from PIL import Image, ImageChops
+from reportlab.lib.colors import Color, black
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import PDFInfo, PDFString
+from reportlab.pdfgen.canvas import Canvas
+
+from kofu.render.fonts import register_font
+from kofu.render.model import CertificateDocument, DocumentKind, Field, PersonSection
+from kofu.render.qr import draw_qr
+from kofu.render.security import draw_copy_evident_screen, draw_micro_text_frame
+
+STATEMENT_INFO_KEY = "KofuStatement"  # /KofuStatement in the document information dictionary
+
+PAGE_W, PAGE_H = A4
+FRAME = 24.0  # outer frame inset from the page edge
+BAND = 2.4  # micro-text band between the two frame rules
+X0 = 50.0  # content box left / right
+X1 = PAGE_W - 50.0
+CONTENT_TOP = PAGE_H - 128.0
+CONTENT_BOTTOM = 262.0  # the footer (certification, seal, QR) lives below this line
+BODY_BOTTOM = 150.0  # on pages that continue, the body may reach down to the QR
+ROW_H = 20.0
+LABEL_W = 84.0
+LABEL_SIZE = 8.5
+VALUE_SIZE = 10.5
+BLOCK_GAP = 8.0
+RULE = Color(0.1, 0.1, 0.1)
+LABEL_COLOR = Color(0.15, 0.15, 0.15)
+
+QR_SIZE = 92.0
+QR_X = X0
+QR_Y = FRAME + BAND + 16.0
+
+SEAL_SIZE = 58.0
+BG_FORM = "kofu-background"
+QR_FORM = "kofu-qr"
+
+
+class _KofuInfo(PDFInfo):  # type: ignore[misc]
+    """reportlab's Info dictionary plus /KofuStatement."""
+
+    statement = ""
+
+    def format(self, document: object) -> bytes:
+        base = bytes(super().format(document))
+        value = bytes(PDFString(self.statement).format(document))
+        extra = b"/" + STATEMENT_INFO_KEY.encode() + b" " + value
+        end = base.rindex(b">>")
+        return base[:end] + extra + b"\n" + base[end:]
+
+
+# -- text helpers -------------------------------------------------------------------------------------
+
+
+def _width(text: str, size: float) -> float:
+    return float(pdfmetrics.stringWidth(text, register_font(), size))
+
+
+def _fit(text: str, size: float, max_w: float, min_size: float = 6.0) -> float:
+    w = _width(text, size)
+    if w <= max_w:
+        return size
+    return max(min_size, size * max_w / w)
+
+
+def _text(
+    c: Canvas, text: str, x: float, y: float, size: float, *, align: str = "left", max_w: float | None = None
+) -> float:
+    """Draw one line; shrink to `max_w` if given. Returns the width drawn."""
+    if max_w is not None:
+        size = _fit(text, size, max_w)
+    c.setFont(register_font(), size)
+    w = _width(text, size)
+    if align == "right":
+        x -= w
+    elif align == "center":
+        x -= w / 2
+    c.drawString(x, y, text)
+    return w
+
+
+def _cell_baseline(y_bottom: float, h: float, size: float) -> float:
+    return y_bottom + (h - size) / 2 + size * 0.14
+
+
+# -- blocks: a ruled unit of the page body, never split across pages ------------------------------------
+
+
+@dataclass(frozen=True)
+class Block:
+    height: float
+    draw: Callable[[Canvas, float], None]  # draws with its top edge at the given y
+
+
+def _grid_rows(fields: Sequence[Field], width: float, label_w: float) -> list[list[Field]]:
+    """Pack fields two to a row when both values fit a half row, else one field per full row."""
+    half_value_w = width / 2 - label_w - 8
+    rows: list[list[Field]] = []
+    pending: list[Field] = []
+    for f in fields:
+        if _width(f.value, VALUE_SIZE) <= half_value_w and _width(f.label, LABEL_SIZE) <= label_w - 8:
+            pending.append(f)
+            if len(pending) == 2:
+                rows.append(pending)
+                pending = []
+        else:
+            if pending:
+                rows.append(pending)
+                pending = []
+            rows.append([f])
+    if pending:
+        rows.append(pending)
+    return rows
+
+
+def _draw_grid(c: Canvas, rows: list[list[Field]], x0: float, x1: float, top: float, row_h: float) -> None:
+    width = x1 - x0
+    c.setStrokeColor(RULE)
+    c.setLineWidth(0.5)
+    y = top
+    for row in rows:
+        y_bot = y - row_h
+        cells = [(x0, x1)] if len(row) == 1 else [(x0, x0 + width / 2), (x0 + width / 2, x1)]
+        for f, (cx0, cx1) in zip(row, cells, strict=False):
+            c.setLineWidth(0.4)
+            c.line(cx0 + LABEL_W, y, cx0 + LABEL_W, y_bot)
+            c.setFillColor(LABEL_COLOR)
+            _text(c, f.label, cx0 + 5, _cell_baseline(y_bot, row_h, LABEL_SIZE), LABEL_SIZE, max_w=LABEL_W - 8)
+            c.setFillColor(black)
+            _text(
+                c,
+                f.value,
+                cx0 + LABEL_W + 6,
+                _cell_baseline(y_bot, row_h, VALUE_SIZE),
+                VALUE_SIZE,
+                max_w=cx1 - cx0 - LABEL_W - 10,
+            )
+        if len(row) == 2:
+            c.setLineWidth(0.5)
+            c.line(x0 + width / 2, y, x0 + width / 2, y_bot)
+        if y_bot > top - row_h * len(rows) + 0.01:
+            c.setLineWidth(0.3)
+            c.line(x0, y_bot, x1, y_bot)
+        y = y_bot
+    c.setLineWidth(0.9)
+    c.rect(x0, y, width, top - y, stroke=1, fill=0)
+
+
+def _fields_block(fields: Sequence[Field]) -> Block:
+    rows = _grid_rows(fields, X1 - X0, LABEL_W)
+
+    def draw(c: Canvas, top: float) -> None:
+        _draw_grid(c, rows, X0, X1, top, ROW_H)
+
+    return Block(len(rows) * ROW_H, draw)
+
+
+@lru_cache(maxsize=16)
+def _prepared_image(png: bytes, opacity: float) -> ImageReader:
+    """Decode once; turn white paper into transparency so the ink overprints what is beneath it."""
+    img = Image.open(io.BytesIO(png))
+    img.load()
+    rgba = img.convert("RGBA")
+    if img.mode not in ("RGBA", "LA", "PA") and "transparency" not in img.info:
+        # alpha = how far a pixel is from white (its darkest channel), like ink on paper
+        r, g, b = rgba.convert("RGB").split()
+        darkest = ImageChops.darker(ImageChops.darker(r, g), b)
+        rgba.putalpha(ImageChops.invert(darkest))
+    if opacity < 1.0:
+        rgba.putalpha(rgba.getchannel("A").point(lambda v: int(v * opacity)))
+    return ImageReader(rgba)
+
+
+def _inkan_block(person: PersonSection, seal_png: bytes | None) -> Block:
+    box_w = 150.0
+    label_h = 18.0
+    fields_x0 = X0 + box_w
+    rows = [[f] for f in person.fields]
+    height = max(box_w + label_h - 6, len(rows) * ROW_H)
+    row_h = height / max(1, len(rows))
+
+    def draw(c: Canvas, top: float) -> None:
+        c.setStrokeColor(RULE)
+        c.setLineWidth(0.9)
+        c.rect(X0, top - height, box_w, height, stroke=1, fill=0)
+        c.setLineWidth(0.4)
+        c.line(X0, top - label_h, X0 + box_w, top - label_h)
+        c.setFillColor(LABEL_COLOR)
+        _text(c, "印　　影", X0 + box_w / 2, top - label_h + 5, LABEL_SIZE + 1, align="center")
+        side = min(box_w - 24, height - label_h - 16)
+        bx = X0 + (box_w - side) / 2
+        by = top - label_h - 8 - side
+        c.setLineWidth(0.6)
+        c.rect(bx - 2, by - 2, side + 4, side + 4, stroke=1, fill=0)
+        if seal_png is not None:
+            c.drawImage(_prepared_image(seal_png, 1.0), bx, by, side, side, mask="auto", preserveAspectRatio=True)
+        _draw_grid(c, rows, fields_x0, X1, top, row_h)
+
+    return Block(height, draw)
+
+
+def _amounts_block(doc: CertificateDocument) -> Block:
+    title_h = ROW_H + 2 if doc.amounts_title else 0.0
+    height = title_h + ROW_H * len(doc.amounts)
+    split = X0 + (X1 - X0) * 0.55
+
+    def draw(c: Canvas, top: float) -> None:
+        c.setStrokeColor(RULE)
+        y = top
+        if doc.amounts_title:
+            c.setFillColor(black)
+            _text(c, doc.amounts_title, (X0 + X1) / 2, _cell_baseline(y - title_h, title_h, 11), 11, align="center")
+            c.setLineWidth(0.5)
+            c.line(X0, y - title_h, X1, y - title_h)
+            y -= title_h
+        for i, row in enumerate(doc.amounts):
+            y_bot = y - ROW_H
+            c.setFillColor(LABEL_COLOR)
+            _text(c, row.label, X0 + 12, _cell_baseline(y_bot, ROW_H, VALUE_SIZE - 0.5), VALUE_SIZE - 0.5)
+            c.setFillColor(black)
+            _text(c, row.amount, X1 - 14, _cell_baseline(y_bot, ROW_H, VALUE_SIZE), VALUE_SIZE, align="right")
+            if i < len(doc.amounts) - 1:
+                c.setLineWidth(0.3)
+                c.line(X0, y_bot, X1, y_bot)
+            y = y_bot
+        c.setLineWidth(0.4)
+        c.line(split, top - title_h, split, y)
+        c.setLineWidth(0.9)
+        c.rect(X0, y, X1 - X0, top - y, stroke=1, fill=0)
+
+    return Block(height, draw)
+
+
+def _body_blocks(doc: CertificateDocument) -> list[Block]:
+    blocks: list[Block] = []
+    if doc.header_fields:
+        blocks.append(_fields_block(doc.header_fields))
+    if doc.kind is DocumentKind.INKAN:
+        for p in doc.persons:
+            blocks.append(_inkan_block(p, doc.seal_impression_png))
+    else:
+        blocks.extend(_fields_block(p.fields) for p in doc.persons)
+    if doc.kind is DocumentKind.SHOTOKU and (doc.amounts or doc.amounts_title):
+        blocks.append(_amounts_block(doc))
+    return blocks
+
+
+def _paginate(blocks: list[Block]) -> list[list[Block]]:
+    """Greedy fill; only the last page keeps room for the certification, seal and 以下余白."""
+    full = CONTENT_TOP - BODY_BOTTOM  # a continued page may run down to just above the QR
+    last = CONTENT_TOP - CONTENT_BOTTOM - 24  # the final page also holds 以下余白 and the footer
+    pages: list[list[Block]] = [[]]
+    used: list[float] = [0.0]
+    for b in blocks:
+        need = b.height + (BLOCK_GAP if pages[-1] else 0.0)
+        if pages[-1] and used[-1] + need > full:
+            pages.append([])
+            used.append(0.0)
+            need = b.height
+        pages[-1].append(b)
+        used[-1] += need
+    # the final page must leave room for the footer: move trailing blocks to a fresh page if not
+    tail: list[Block] = []
+    while pages[-1] and used[-1] > last:
+        b = pages[-1].pop()
+        used[-1] -= b.height + (BLOCK_GAP if pages[-1] else 0.0)
+        tail.insert(0, b)
+    if tail:
+        pages.append(tail)
+    return pages
+
+
+# -- page furniture ------------------------------------------------------------------------------------
+
+
+def _micro_unit(doc: CertificateDocument) -> str:
+    romaji = doc.extra.get("municipality_romaji", "")
+    parts = [doc.municipality_name, romaji, "KOFU", doc.title]
+    return "　".join(p for p in parts if p) + "　"
+
+
+def _build_forms(c: Canvas, doc: CertificateDocument) -> None:
+    c.beginForm(BG_FORM, 0, 0, PAGE_W, PAGE_H)
+    draw_copy_evident_screen(c, PAGE_W, PAGE_H)
+    draw_micro_text_frame(c, _micro_unit(doc), FRAME, FRAME, PAGE_W - FRAME, PAGE_H - FRAME, BAND)
+    c.endForm()
+    c.beginForm(QR_FORM, QR_X, QR_Y, QR_X + QR_SIZE, QR_Y + QR_SIZE)
+    draw_qr(c, doc.statement, QR_X, QR_Y, QR_SIZE)
+    c.endForm()
+
+
+def _draw_head(c: Canvas, doc: CertificateDocument) -> None:
+    c.setFillColor(black)
+    _text(c, f"第 {doc.issuance_number} 号", X1, PAGE_H - 62, 10, align="right")
+    c.saveState()
+    c.setFont(register_font(), 22)
+    t = c.beginText()
+    t.setTextRenderMode(2)  # fill + thin stroke: a heavier title from a single-weight font
+    c.setLineWidth(0.35)
+    t.setFont(register_font(), 22)
+    w = _width(doc.title, 22)
+    t.setTextOrigin((PAGE_W - w) / 2, PAGE_H - 104)
+    t.textOut(doc.title)
+    c.drawText(t)
+    c.restoreState()
+
+
+def _draw_foot(c: Canvas, doc: CertificateDocument, page: int, pages: int) -> None:
+    c.doForm(QR_FORM)
+    c.setFillColor(LABEL_COLOR)
+    cap_x = QR_X + QR_SIZE + 8
+    _text(c, "このQRコードで発行の真正性を確認できます", cap_x, QR_Y + QR_SIZE - 14, 7.5)
+    if doc.verify_hint:
+        _text(c, doc.verify_hint, cap_x, QR_Y + QR_SIZE - 26, 6.5, max_w=X1 - cap_x - 80)
+    c.setFillColor(black)
+    _text(c, f"{page} / {pages}", PAGE_W / 2, FRAME + BAND + 8, 8, align="center")
+
+
+def _draw_certification(c: Canvas, doc: CertificateDocument) -> None:
+    c.setFillColor(black)
+    _text(c, doc.certification_text, X0 + 24, 226, 11.5, max_w=X1 - X0 - 40)
+    _text(c, doc.issued_on, X0 + 48, 198, 11.5)
+    name_size = 15.0
+    y = 158.0
+    name_end = X1 - 44
+    name_w = _text(c, doc.mayor_name, name_end, y, name_size, align="right")
+    _text(c, doc.mayor_title, name_end - name_w - 18, y, name_size, align="right")
+    # 公印: centred a little right of the last character, overlapping the end of the name
+    cx = name_end - name_size * 0.25
+    cy = y + name_size * 0.35
+    c.drawImage(
+        _prepared_image(doc.official_seal_png, 0.9),
+        cx - SEAL_SIZE / 2,
+        cy - SEAL_SIZE / 2,
+        SEAL_SIZE,
+        SEAL_SIZE,
+        mask="auto",
+        preserveAspectRatio=True,
+    )
+
+
+def render_pdf(doc: CertificateDocument) -> bytes:
+    """Render an A4 portrait certificate; the statement is both the QR and /KofuStatement in Info."""
+    font = register_font()
+    buf = io.BytesIO()
+    c = Canvas(buf, pagesize=A4, invariant=True, pageCompression=1, initialFontName=font, initialFontSize=10)
+    info = _KofuInfo()
+    info.statement = doc.statement
+    c._doc.info = info
+    c.setTitle(doc.title)
+    c.setAuthor(doc.mayor_title)
+    c.setSubject(f"{doc.title} 第{doc.issuance_number}号")
+    c.setCreator("kofu")
+    c.setFont(font, 10)
+
+    _build_forms(c, doc)
+    pages = _paginate(_body_blocks(doc))
+    notes = [n for n in doc.notes if n.strip() != "以下余白"]
+    for i, blocks in enumerate(pages, start=1):
+        c.doForm(BG_FORM)
+        _draw_head(c, doc)
+        y = CONTENT_TOP
+        for j, b in enumerate(blocks):
+            if j:
+                y -= BLOCK_GAP
+            b.draw(c, y)
+            y -= b.height
+        last = i == len(pages)
+        c.setFillColor(black)
+        if last:
+            _text(c, "以下余白", X1 - 6, y - 15, 10, align="right")
+            ny = y - 30
+            for n in notes:
+                _text(c, n, X0 + 6, ny, 8, max_w=X1 - X0 - 12)
+                ny -= 11
+            _draw_certification(c, doc)
+        else:
+            _text(c, "（次頁に続く）", X1 - 6, y - 15, 10, align="right")
+        _draw_foot(c, doc, i, len(pages))
+        c.showPage()
+    c.save()
+    return buf.getvalue()
