@@ -501,15 +501,17 @@ def _validate(tenant: str, base: Path, problems: _Problems, ticker: _Ticker) -> 
             ticker.tick()
             rec = _resident(tenant, row, 1)
             rid, hid, relationship, address, status, my_number = rec[1], rec[2], rec[7], rec[8], rec[15], rec[18]
+            failed = {c.column for c in row.errors}
             if rid and rid in ids:
                 row.fail("resident_id", f"duplicate resident_id {rid}")
-            if my_number and not row.errors:
+            elif "resident_id" not in failed:
+                ids.add(rid)  # known to the other files even if another cell of the row is wrong
+            if my_number and "my_number" not in failed:
                 key = int(my_number)
                 if key in my_numbers:
                     row.fail("my_number", "duplicate 個人番号 (another resident has it)")
                 my_numbers.add(key)
-            if not row.errors:
-                ids.add(rid)
+            if not failed & {"resident_id", "household_id", "relationship", "status", "address"}:
                 active = status not in (ResidentStatus.MOVED_OUT.value, ResidentStatus.DECEASED.value)
                 if not active:
                     removed.add(rid)
@@ -542,8 +544,11 @@ def _validate(tenant: str, base: Path, problems: _Problems, ticker: _Ticker) -> 
             if h.head is None:
                 h.head, h.address = h.removed_head or (h.first_member, h.address)
 
+    # without a readable residents.csv, references cannot be checked (its own problem is reported)
+    check_refs = RESIDENTS_FILE in present and not any(p.file == RESIDENTS_FILE and p.line <= 1 for p in problems.items)
+
     def known(row: _Row, rid: str) -> bool:
-        if rid and _ID.fullmatch(rid) and rid not in ids:
+        if check_refs and rid and _ID.fullmatch(rid) and rid not in ids:
             row.fail("resident_id", f"unknown resident {rid} (not in {RESIDENTS_FILE})")
             return False
         return True
