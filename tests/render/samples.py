@@ -1,4 +1,4 @@
-"""Sample certificate documents and a throwaway signing PKI for the render tests."""
+"""Sample certificate documents, seal images and a throwaway signing PKI for the render tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -202,14 +201,3 @@ def make_doc(kind: DocumentKind, persons: int = 2) -> CertificateDocument:
         ),
         **COMMON,  # type: ignore[arg-type]
     )
-
-
-@pytest.fixture(scope="session")
-def pki() -> Pki:
-    return make_pki()
-
-
-@pytest.fixture(scope="session", params=list(DocumentKind), ids=lambda k: str(k))
-def doc(request: pytest.FixtureRequest) -> CertificateDocument:
-    kind: DocumentKind = request.param
-    return make_doc(kind)

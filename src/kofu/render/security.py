@@ -60,7 +60,7 @@ def _ft_font(path: str) -> Any:
     return FtFont(path, lazy=True)
 
 
-def _latent_font_path() -> str:
+def latent_font_path() -> str:
     """A heavy face makes a legible latent word: IPAex Gothic if present, else the Mincho."""
     for p in GOTHIC_PATHS:
         if p.is_file():
@@ -129,7 +129,7 @@ def add_text_outline(path: Any, font_path: str, text: str, x: float, y: float, s
 
 def latent_word_origins(width: float, height: float) -> list[tuple[float, float]]:
     """Baseline origins of the latent-word tiles (staggered grid) on a page of the given size."""
-    font_path = _latent_font_path()
+    font_path = latent_font_path()
     word_w = sum(glyph(font_path, ch).advance for ch in LATENT_WORD) * LATENT_SIZE
     origins: list[tuple[float, float]] = []
     row = 0
@@ -166,7 +166,7 @@ def draw_copy_evident_screen(c: Canvas, width: float, height: float) -> None:
         x += step
     c.drawPath(lines, stroke=0, fill=1)
 
-    font_path = _latent_font_path()
+    font_path = latent_font_path()
     clip = c.beginPath()
     for x0, y0 in latent_word_origins(width, height):
         add_text_outline(clip, font_path, LATENT_WORD, x0, y0, LATENT_SIZE)
