@@ -1,0 +1,34 @@
+"""個人番号 (My Number) check digit, as defined by 番号法施行令 第8条.
+
+    check = 0                if r <= 1
+            11 - r           otherwise,   r = (Σ_{n=1}^{11} P_n × Q_n) mod 11
+
+P_n is the n-th digit counted from the right (n = 1 is the digit just left of the check digit) and
+Q_n = n + 1 for 1 <= n <= 6, n - 5 for 7 <= n <= 11 — weights 2,3,4,5,6,7,2,3,4,5,6 from the right.
+The number 123456789018 is the usual example of a valid 個人番号.
+"""
+
+from __future__ import annotations
+
+import random
+
+# Q_n for n = 1 … 11 (counted from the right)
+WEIGHTS = tuple(n + 1 if n <= 6 else n - 5 for n in range(1, 12))
+
+
+def check_digit(eleven: str) -> int:
+    if len(eleven) != 11 or not eleven.isascii() or not eleven.isdigit():
+        raise ValueError(f"eleven digits expected, got {eleven!r}")
+    total = sum(int(ch) * q for ch, q in zip(reversed(eleven), WEIGHTS, strict=True))
+    r = total % 11
+    return 0 if r <= 1 else 11 - r
+
+
+def is_valid(number: str) -> bool:
+    return len(number) == 12 and number.isascii() and number.isdigit() and check_digit(number[:11]) == int(number[11])
+
+
+def random_my_number(rng: random.Random) -> str:
+    """A random 個人番号 with a correct check digit (never starting with 0, like issued numbers)."""
+    eleven = str(10_000_000_000 + int(rng.random() * 90_000_000_000))
+    return f"{eleven}{check_digit(eleven)}"
