@@ -45,11 +45,11 @@ def _open_moment(tenant: TenantSettings, ctype: CertificateType, start: datetime
     return None
 
 
-def _candidates(issuer: IssuerService, tenant: TenantSettings) -> Iterator[str]:
-    yield from tenant.test_residents
+def _candidates(issuer: IssuerService, tenant: TenantSettings) -> list[str]:
+    # read the list first: on SQLite every transaction holds the database lock while it is open
     with issuer.engine.connect() as conn:
-        for resident in RegistryStore(conn).list_residents(tenant.code, status=None, limit=500):
-            yield resident.resident_id
+        registry = [r.resident_id for r in RegistryStore(conn).list_residents(tenant.code, status=None, limit=500)]
+    return [*tenant.test_residents, *registry]
 
 
 def run_confirmation(issuer: IssuerService, verifier: Verifier, code: str) -> list[CheckResult]:
