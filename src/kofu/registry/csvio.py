@@ -123,6 +123,13 @@ _ID = re.compile(r"[0-9A-Za-z_.\-]{1,64}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _INT = re.compile(r"-?(0|[1-9]\d{0,14})")
 _BLANK = " \t"
+_SEXES = tuple(s.value for s in Sex)
+_STATUSES = tuple(s.value for s in ResidentStatus)
+_SEAL_STATUSES = tuple(s.value for s in SealStatus)
+_RESIDENT = ResidentStatus.RESIDENT.value
+_REGISTERED = SealStatus.REGISTERED.value
+_CANCELLED = SealStatus.CANCELLED.value
+_REMOVED = frozenset((ResidentStatus.MOVED_OUT.value, ResidentStatus.DECEASED.value))
 
 
 class _Cell(Exception):
@@ -155,11 +162,11 @@ class _Row:
 
     def __init__(self, line: int, values: dict[str, str]) -> None:
         self.line = line
-        self.values = values
+        self.values = {k: v.strip(_BLANK) for k, v in values.items()}
         self.errors: list[_Cell] = []
 
     def raw(self, col: str) -> str:
-        return self.values.get(col, "").strip(_BLANK)
+        return self.values.get(col, "")
 
     def fail(self, col: str, message: str) -> None:
         self.errors.append(_Cell(col, message))
@@ -287,7 +294,7 @@ def _resident(tenant: str, row: _Row, version: int) -> tuple[Any, ...]:
     name = row.text("name")
     kana = row.text("kana")
     birth = row.as_date("birth_date")
-    sex = row.choice("sex", tuple(s.value for s in Sex))
+    sex = row.choice("sex", _SEXES)
     relationship = row.text("relationship", max_len=32)
     address = row.text("address")
     honseki = row.text("honseki", required=False)
@@ -296,7 +303,7 @@ def _resident(tenant: str, row: _Row, version: int) -> tuple[Any, ...]:
     since = row.as_date("address_since")
     notified = row.as_date("notified_on")
     previous = row.text("previous_address", required=False)
-    status = row.choice("status", tuple(s.value for s in ResidentStatus), default=ResidentStatus.RESIDENT.value)
+    status = row.choice("status", _STATUSES, default=_RESIDENT)
     changed = row.as_date("status_changed_on", required=False)
     moved_in = row.as_date("moved_in_on", required=False)
     my_number = row.raw("my_number") or None
@@ -310,10 +317,10 @@ def _resident(tenant: str, row: _Row, version: int) -> tuple[Any, ...]:
     row.after("became_resident_on", became, birth, "birth_date")
     row.after("address_since", since, became, "became_resident_on")
     row.after("notified_on", notified, birth, "birth_date")
-    if status is not None and status != ResidentStatus.RESIDENT.value and changed is None:
+    if status is not None and status != _RESIDENT and changed is None:
         if not row.raw("status_changed_on"):
             row.fail("status_changed_on", f"required when status is {status}")
-    elif status == ResidentStatus.RESIDENT.value and changed is not None:
+    elif status == _RESIDENT and changed is not None:
         row.fail("status_changed_on", "must be empty when status is resident")
     row.after("status_changed_on", changed, became, "became_resident_on")
     return (
@@ -370,7 +377,7 @@ def _seal(tenant: str, row: _Row, base: Path, *, read_image: bool) -> tuple[Any,
     rid = row.ident("resident_id")
     no = row.ident("registration_no")
     registered = row.as_date("registered_on")
-    status = row.choice("status", tuple(s.value for s in SealStatus), default=SealStatus.REGISTERED.value)
+    status = row.choice("status", _SEAL_STATUSES, default=_REGISTERED)
     cancelled = row.as_date("cancelled_on", required=False)
     if status == SealStatus.CANCELLED.value and cancelled is None and not row.raw("cancelled_on"):
         row.fail("cancelled_on", "required when status is cancelled")
@@ -512,7 +519,7 @@ def _validate(tenant: str, base: Path, problems: _Problems, ticker: _Ticker) -> 
                     row.fail("my_number", "duplicate 個人番号 (another resident has it)")
                 my_numbers.add(key)
             if not failed & {"resident_id", "household_id", "relationship", "status", "address"}:
-                active = status not in (ResidentStatus.MOVED_OUT.value, ResidentStatus.DECEASED.value)
+                active = status not in _REMOVED
                 if not active:
                     removed.add(rid)
                 h = hh.get(hid)
@@ -624,6 +631,34 @@ def _rows_of(
         raise problems.rejected()
 
 
+def _resident_rows(path: Path, tenant: str, version: int, ticker: _Ticker) -> Iterator[tuple[Any, ...]]:
+    """Second pass over a VALIDATED residents.csv: cells as text (dates stay ISO text, which both
+    SQLite and COPY take as is), empty → NULL, status defaults to resident."""
+    cells = RESIDENT_COLUMNS[1:-1]
+    status_at = cells.index("status")
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, strict=True)
+        header = [h.strip(_BLANK) for h in next(reader)]
+        where = {h: i for i, h in enumerate(header)}
+        idx = [where.get(c, -1) for c in cells]
+        for record in reader:
+            if not record:
+                continue
+            values = [record[i].strip(_BLANK) or None if i >= 0 else None for i in idx]
+            if values[status_at] is None:
+                values[status_at] = _RESIDENT
+            ticker.tick()
+            yield (tenant, *values, version)
+
+
+def _fingerprint(base: Path, files: list[str]) -> list[tuple[str, int, int]]:
+    out = []
+    for name in files:
+        st = (base / name).stat()
+        out.append((name, st.st_size, st.st_mtime_ns))
+    return out
+
+
 def import_directory(
     engine: Engine,
     tenant: str,
@@ -646,10 +681,13 @@ def import_directory(
     files = [n for n in (RESIDENTS_FILE, SEALS_FILE, INCOME_FILE, SUPPORT_FILE) if (base / n).is_file()]
     ticker = _Ticker(progress, 2 * sum(_count_lines(base / n) for n in files))
     problems = _Problems()
+    fingerprint = _fingerprint(base, files)
     plan = _validate(tenant, base, problems, ticker)
     if problems.total:
         raise problems.rejected()
 
+    if _fingerprint(base, files) != fingerprint:
+        raise ImportRejected([ImportProblem(base.name, 0, "", "the files changed during validation; run it again")])
     with engine.begin() as conn:
         store = RegistryStore(conn)
         if conn.dialect.name == "postgresql":
@@ -670,16 +708,7 @@ def import_directory(
         )
         counts: dict[str, int] = {}
         counts[RESIDENTS_FILE] = store.bulk_insert(
-            residents,
-            RESIDENT_COLUMNS,
-            _rows_of(
-                RESIDENTS_FILE,
-                base / RESIDENTS_FILE,
-                RESIDENT_REQUIRED,
-                RESIDENT_OPTIONAL,
-                lambda row: _resident(tenant, row, version),
-                ticker,
-            ),
+            residents, RESIDENT_COLUMNS, _resident_rows(base / RESIDENTS_FILE, tenant, version, ticker)
         )
         for file, table, columns, required, optional, convert in (
             (
@@ -705,6 +734,8 @@ def import_directory(
                 if file in plan.present
                 else 0
             )
+        if _fingerprint(base, files) != fingerprint:
+            raise ImportRejected([ImportProblem(base.name, 0, "", "the files changed during the import; run it again")])
         orphans = store.count_orphan_cards(tenant)
         now = clock.now()
         store.append_event(

@@ -609,6 +609,22 @@ class RegistryStore:
         """Inserts rows (tuples in `columns` order): COPY on PostgreSQL, executemany elsewhere."""
         if _is_postgres(self.conn):
             return self._copy(table, columns, rows)
+        if self.conn.dialect.name == "sqlite":
+            # executemany on the driver: SQLAlchemy's per-row parameter processing would dominate.
+            # Dates go in as SQLAlchemy's SQLite Date type stores them (ISO text).
+            sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            n = 0
+            raw: list[tuple[Any, ...]] = []
+            for row in rows:
+                raw.append(tuple(v.isoformat() if isinstance(v, date) else v for v in row))
+                if len(raw) >= 10_000:
+                    self.conn.exec_driver_sql(sql, raw)
+                    n += len(raw)
+                    raw = []
+            if raw:
+                self.conn.exec_driver_sql(sql, raw)
+                n += len(raw)
+            return n
         stmt = insert(table)
         n = 0
         batch: list[dict[str, Any]] = []

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from operator import mul as _mul
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HEAD = "世帯主"
+
+# Q_n for the digits read left to right (n = 11 … 1 counted from the right)
+_MY_NUMBER_WEIGHTS = tuple((n + 1 if n <= 6 else n - 6) for n in range(11, 0, -1))
 
 
 def my_number_check_digit(eleven: str) -> int:
@@ -12,12 +17,9 @@ def my_number_check_digit(eleven: str) -> int:
     P_n is the n-th of the eleven digits counted from the right, Q_n = n + 1 for n <= 6 and n - 6 for
     n >= 7; r = Σ P_n·Q_n mod 11; the check digit is 0 when r <= 1, else 11 - r.
     """
-    if len(eleven) != 11 or not eleven.isdigit():
+    if len(eleven) != 11 or not eleven.isascii() or not eleven.isdigit():
         raise ValueError("eleven digits expected")
-    total = 0
-    for n, ch in enumerate(reversed(eleven), start=1):
-        q = n + 1 if n <= 6 else n - 6
-        total += int(ch) * q
+    total = sum(map(_mul, map(int, eleven), _MY_NUMBER_WEIGHTS))
     r = total % 11
     return 0 if r <= 1 else 11 - r
 
