@@ -84,12 +84,12 @@ def make_official_seal(text: str = "加東市長之印") -> bytes:
     d = ImageDraw.Draw(img)
     d.rectangle((6, 6, size - 7, size - 7), outline=red, width=10)
     d.rectangle((22, 22, size - 23, size - 23), outline=red, width=3)
-    font = ImageFont.truetype(str(find_font()), 62)
-    cols = [text[i : i + 3] for i in range(0, len(text), 3)]
+    font = ImageFont.truetype(str(find_font()), 60)
+    cols = [text[i : i + 3] for i in range(0, len(text), 3)]  # right column first, read downwards
     for ci, col in enumerate(cols):
-        x = size - 40 - 62 - ci * 80 - 10
+        x = size - 32 - 60 - ci * 86
         for ri, ch in enumerate(col):
-            d.text((x, 30 + ri * 62), ch, fill=red, font=font)
+            d.text((x, 30 + ri * 61), ch, fill=red, font=font, stroke_width=3, stroke_fill=red)
     return _png(img)
 
 
@@ -102,7 +102,7 @@ def make_seal_impression(text: str = "加東") -> bytes:
     d.ellipse((8, 8, size - 9, size - 9), outline=red, width=9)
     font = ImageFont.truetype(str(find_font()), 70)
     for i, ch in enumerate(text):
-        d.text((size / 2 - 35, 25 + i * 72), ch, fill=red, font=font)
+        d.text((size / 2 - 35, 25 + i * 72), ch, fill=red, font=font, stroke_width=3, stroke_fill=red)
     return _png(img)
 
 

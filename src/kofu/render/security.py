@@ -22,6 +22,7 @@ from fontTools.pens.basePen import BasePen  # type: ignore[import-untyped]
 from fontTools.ttLib import TTFont as FtFont  # type: ignore[import-untyped]
 from reportlab.lib.colors import Color, white
 from reportlab.pdfgen.canvas import FILL_EVEN_ODD, FILL_NON_ZERO, Canvas
+from reportlab.pdfgen.pathobject import PDFPathObject
 
 from kofu.render.fonts import find_font
 
@@ -145,15 +146,13 @@ def latent_word_origins(width: float, height: float) -> list[tuple[float, float]
     return origins
 
 
-def draw_copy_evident_screen(c: Canvas, width: float, height: float) -> None:
-    """Fine line screen over the page; coarse dots of equal tone inside the latent word outlines."""
-    c.saveState()
-    c.setStrokeColor(SCREEN_COLOR)
-    c.setFillColor(SCREEN_COLOR)
-    # filled thin rectangles, not stroked hairlines: rasterisers widen strokes to >= 1 device pixel,
-    # which would make the "fine" screen as dark on screen as a copy; fills are anti-aliased by coverage
-    # (and they run at 45 degrees: axis-aligned thin fills get snapped to whole pixels by some renderers)
-    lines = c.beginPath()
+@lru_cache(maxsize=8)
+def _screen_paths(width: float, height: float) -> tuple[PDFPathObject, PDFPathObject, PDFPathObject]:
+    """(fine lines, latent word outlines, coarse dot rows) for a page size; built once per process."""
+    # filled thin bands, not stroked hairlines: rasterisers widen strokes to >= 1 device pixel, which would
+    # make the "fine" screen as dark on screen as on a copy; fills are anti-aliased by coverage. They run
+    # at 45 degrees because axis-aligned thin fills get snapped to whole pixels by some renderers.
+    lines = PDFPathObject()
     step = FINE_PITCH * math.sqrt(2)  # horizontal distance between lines of perpendicular pitch FINE_PITCH
     w = FINE_WIDTH * math.sqrt(2)
     x = -height
@@ -164,29 +163,46 @@ def draw_copy_evident_screen(c: Canvas, width: float, height: float) -> None:
         lines.lineTo(x + height, height)
         lines.close()
         x += step
-    c.drawPath(lines, stroke=0, fill=1)
 
     font_path = latent_font_path()
-    clip = c.beginPath()
+    word = PDFPathObject()
     for x0, y0 in latent_word_origins(width, height):
-        add_text_outline(clip, font_path, LATENT_WORD, x0, y0, LATENT_SIZE)
-    c.clipPath(clip, stroke=0, fill=0, fillMode=FILL_NON_ZERO)
-    c.setFillColor(white)
-    c.rect(0, 0, width, height, stroke=0, fill=1)
-    # a row of square dots is one dashed line: dash = DOT_SIZE on, the rest off. The rows run at 45 degrees
-    # like the fine lines, so that on the original both areas have the same grain.
-    c.setLineWidth(DOT_SIZE)
-    c.setLineCap(0)
-    c.setDash([DOT_SIZE, DOT_PITCH - DOT_SIZE], 0)
-    dots = c.beginPath()
+        add_text_outline(word, font_path, LATENT_WORD, x0, y0, LATENT_SIZE)
+
+    # a row of square dots is one dashed line (dash = DOT_SIZE on, the rest off); the rows run at 45
+    # degrees like the fine lines, so that on the original both areas have the same grain
+    dots = PDFPathObject()
     step = DOT_PITCH * math.sqrt(2)
     x = -height
     while x < width:
         dots.moveTo(x, 0)
         dots.lineTo(x + height, height)
         x += step
+    return lines, word, dots
+
+
+def draw_copy_evident_screen(c: Canvas, width: float, height: float) -> None:
+    """Fine line screen over the page; coarse dots of equal tone inside the latent word outlines."""
+    lines, word, dots = _screen_paths(width, height)
+    c.saveState()
+    c.setStrokeColor(SCREEN_COLOR)
+    c.setFillColor(SCREEN_COLOR)
+    c.drawPath(lines, stroke=0, fill=1)
+    c.clipPath(word, stroke=0, fill=0, fillMode=FILL_NON_ZERO)
+    c.setFillColor(white)
+    c.rect(0, 0, width, height, stroke=0, fill=1)
+    c.setLineWidth(DOT_SIZE)
+    c.setLineCap(0)
+    c.setDash([DOT_SIZE, DOT_PITCH - DOT_SIZE], 0)
     c.drawPath(dots, stroke=1, fill=0)
     c.restoreState()
+
+
+@lru_cache(maxsize=64)
+def _text_path(font_path: str, text: str, size: float) -> PDFPathObject:
+    path = PDFPathObject()
+    add_text_outline(path, font_path, text, 0, 0, size)
+    return path
 
 
 def draw_micro_text_frame(c: Canvas, unit: str, x0: float, y0: float, x1: float, y1: float, band: float) -> None:
@@ -199,9 +215,7 @@ def draw_micro_text_frame(c: Canvas, unit: str, x0: float, y0: float, x1: float,
     unit_w = sum(glyph(font_path, ch).advance for ch in unit) * MICRO_SIZE
     c.beginForm(form, 0, -0.5, unit_w, MICRO_SIZE)
     c.setFillColor(MICRO_COLOR)
-    p = c.beginPath()
-    add_text_outline(p, font_path, unit, 0, 0, MICRO_SIZE)
-    c.drawPath(p, stroke=0, fill=1, fillMode=FILL_NON_ZERO)
+    c.drawPath(_text_path(font_path, unit, MICRO_SIZE), stroke=0, fill=1, fillMode=FILL_NON_ZERO)
     c.endForm()
 
     c.saveState()
