@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from PIL import Image, ImageDraw, ImageFont
 
@@ -28,7 +28,7 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def make_pki() -> Pki:
+def make_pki(*, ec_signer: bool = False, passphrase: bytes | None = None) -> Pki:
     now = dt.datetime.now(dt.UTC)
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ca = (
@@ -44,7 +44,9 @@ def make_pki() -> Pki:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = (
+        ec.generate_private_key(ec.SECP256R1()) if ec_signer else rsa.generate_private_key(65537, 2048)
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name("Kato City Document Signing"))
@@ -63,9 +65,14 @@ def make_pki() -> Pki:
     return Pki(
         root_pem=root_pem,
         material=SigningMaterial(
-            key_pem=key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+            key_pem=key.private_bytes(
+                pem,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption(),
+            ),
             cert_pem=cert.public_bytes(pem),
             chain_pem=(root_pem,),
+            key_passphrase=passphrase,
         ),
     )
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from kofu.common.errors import InvalidInput
 from kofu.render import produce, render_pdf, sign_pdf
 from kofu.render.inspect import check_signature, read_statement
 from kofu.render.model import CertificateDocument, DocumentKind
@@ -89,3 +91,17 @@ def test_statement_survives_signing(signed: bytes) -> None:
 def test_signing_every_kind(doc: CertificateDocument, pki: Pki) -> None:
     pdf = sign_pdf(render_pdf(doc), pki.material, reason="テスト", location="加東市")
     assert check_signature(pdf, [pki.root_pem]).ok
+
+
+@pytest.mark.parametrize("ec_signer", [False, True], ids=["rsa", "ecdsa"])
+def test_encrypted_key_and_key_types(ec_signer: bool) -> None:
+    pki = make_pki(ec_signer=ec_signer, passphrase=b"kofu-test")
+    pdf = produce(make_doc(DocumentKind.INKAN), pki.material)
+    assert check_signature(pdf, [pki.root_pem]).ok
+
+
+def test_wrong_passphrase_is_invalid_input() -> None:
+    pki = make_pki(passphrase=b"right")
+    bad = replace(pki.material, key_passphrase=b"wrong")
+    with pytest.raises(InvalidInput):
+        sign_pdf(render_pdf(make_doc(DocumentKind.SHOTOKU)), bad)
