@@ -60,10 +60,6 @@ def test_bad_today(home: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="kofu.registry.validate rejects valid 個人番号 (Q_n = n - 6 instead of n - 5 for n >= 7)",
-    strict=False,
-)
 def test_generate_and_import(home: Path) -> None:
     from kofu.registry.store import residents, seals
 

@@ -13,7 +13,6 @@ from sqlalchemy import Engine, inspect, text
 
 from kofu.db import create_engine_for, metadata
 from kofu.migrations import load_all_tables, upgrade_to_head
-
 from tests.conftest import POSTGRES_URL, _postgres_admin
 
 

@@ -202,10 +202,11 @@ def test_missing_residents_file(engine: Engine, tenant: str, tmp_path: Path, clo
 
 
 def test_my_number_check_digit() -> None:
-    # the check digit of 12345678901: Σ P_n·Q_n = 1·2+0·3+9·4+8·5+7·6+6·7+5·1+4·2+3·3+2·4+1·5 = 197; 197 % 11 = 10 → 1
-    assert my_number_check_digit("12345678901") == 1
-    assert my_number_problem("123456789011") is None
-    assert my_number_problem("123456789012") == "check digit is 2, expected 1"
+    # 12345678901 from the right with Q_n = 2,3,4,5,6,7,2,3,4,5,6 (施行令 第8条: n+1 for n<=6, n-5 for n>=7):
+    # 1·2+0·3+9·4+8·5+7·6+6·7+5·2+4·3+3·4+2·5+1·6 = 212; 212 % 11 = 3 → 11 - 3 = 8 (the textbook 123456789018)
+    assert my_number_check_digit("12345678901") == 8
+    assert my_number_problem("123456789018") is None
+    assert my_number_problem("123456789011") == "check digit is 1, expected 8"
     assert my_number_problem("12345") == "must be 12 digits"
 
 

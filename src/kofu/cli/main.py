@@ -21,11 +21,12 @@ def version() -> None:
 
 
 def _register() -> None:
-    from kofu.cli import issue, registry, tenant, verify
+    from kofu.cli import demo, issue, registry, showcase, tenant, verify
 
     app.add_typer(registry.app, name="registry", help="The municipal resident registry: import, apply, show.")
     app.add_typer(tenant.app, name="tenant", help="Municipalities served by this issuer: list, keys, check.")
-    app.registered_commands += issue.app.registered_commands + verify.app.registered_commands
+    for module in (issue, verify, demo, showcase):
+        app.registered_commands += module.app.registered_commands
 
 
 def main() -> None:

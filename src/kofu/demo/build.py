@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from kofu.demo.population import Population, generate, write_registry_dir
 from kofu.demo.showcase import missing_cases, showcase
 from kofu.demo.tenants import MAIN_TENANT, install_tenants, load_tenants
 from kofu.issuer import keys as issuer_keys
+from kofu.issuer.service import ensure_tenant_keys
 from kofu.issuer.tenant import TenantSettings
 from kofu.registry.service import ImportReport, import_directory
 
@@ -69,11 +70,12 @@ def demo_dir(home: Path) -> Path:
 
 
 def ensure_keys(keys_dir: Path, engine: Engine | None, tenant: TenantSettings) -> None:
-    """Document-signing keys for `tenant`, created once and kept on later runs."""
-    # TODO(lead): switch to kofu.issuer.keys.ensure_tenant_keys(keys_dir, engine, tenant) once it exists;
-    # until then the keys are only created on disk (nothing is recorded in the database).
-    if not issuer_keys.has_tenant_keys(keys_dir, tenant.code):
-        issuer_keys.create_tenant_keys(keys_dir, tenant.code, tenant.name_en, tenant.name)
+    """Document-signing keys for `tenant`, created once and kept on later runs, registered in the database."""
+    if engine is None:
+        if not issuer_keys.has_tenant_keys(keys_dir, tenant.code):
+            issuer_keys.create_tenant_keys(keys_dir, tenant.code, tenant.name_en, tenant.name)
+        return
+    ensure_tenant_keys(keys_dir, engine, tenant, datetime.now(UTC))
 
 
 def build_demo(

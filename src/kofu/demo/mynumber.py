@@ -12,20 +12,12 @@ from __future__ import annotations
 
 import random
 
-# Q_n for n = 1 … 11 (counted from the right)
-WEIGHTS = tuple(n + 1 if n <= 6 else n - 5 for n in range(1, 12))
-
-
-def check_digit(eleven: str) -> int:
-    if len(eleven) != 11 or not eleven.isascii() or not eleven.isdigit():
-        raise ValueError(f"eleven digits expected, got {eleven!r}")
-    total = sum(int(ch) * q for ch, q in zip(reversed(eleven), WEIGHTS, strict=True))
-    r = total % 11
-    return 0 if r <= 1 else 11 - r
+from kofu.registry.validate import my_number_check_digit as check_digit
+from kofu.registry.validate import my_number_problem
 
 
 def is_valid(number: str) -> bool:
-    return len(number) == 12 and number.isascii() and number.isdigit() and check_digit(number[:11]) == int(number[11])
+    return my_number_problem(number) is None
 
 
 def random_my_number(rng: random.Random) -> str:

@@ -98,6 +98,17 @@ def read_facts(reg: RegistryStore, request: IssueRequest, today: date, *, lock: 
     )
 
 
+def ensure_tenant_keys(
+    keys_dir: Path, engine: Engine, tenant: TenantSettings, now: datetime, *, rotate: bool = False
+) -> None:
+    """Creates the tenant's keys if missing (or when rotating) and registers their public halves."""
+    if rotate or not keystore.has_tenant_keys(keys_dir, tenant.code):
+        keystore.create_tenant_keys(keys_dir, tenant.code, tenant.name_en, tenant.name)
+    keys = keystore.load_tenant_keys(keys_dir, tenant.code)
+    with engine.begin() as conn:
+        IssuerStore(conn).register_keys(tenant.code, keys.statement_public_raw, keys.signing.cert_pem.decode(), now)
+
+
 class IssuerService:
     def __init__(
         self,
@@ -117,13 +128,7 @@ class IssuerService:
     # ---- keys ----
 
     def ensure_keys(self, tenant: TenantSettings, *, rotate: bool = False) -> None:
-        if rotate or not keystore.has_tenant_keys(self.keys_dir, tenant.code):
-            keystore.create_tenant_keys(self.keys_dir, tenant.code, tenant.name_en, tenant.name)
-        keys = keystore.load_tenant_keys(self.keys_dir, tenant.code)
-        with self.engine.begin() as conn:
-            IssuerStore(conn).register_keys(
-                tenant.code, keys.statement_public_raw, keys.signing.cert_pem.decode(), self.clock.now()
-            )
+        ensure_tenant_keys(self.keys_dir, self.engine, tenant, self.clock.now(), rotate=rotate)
 
     def seal_png(self, tenant: TenantSettings) -> bytes:
         if tenant.official_seal:

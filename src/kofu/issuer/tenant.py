@@ -147,9 +147,10 @@ class CertificateSettings(_Strict):
         starts = [f.from_ for f in self.fees]
         if starts != sorted(starts) or len(set(starts)) != len(starts):
             raise ValueError(f"{self.type}: fee periods must be in increasing 'from' order without repeats")
-        allowed = KISAI_ITEMS if self.type is CertificateType.KISAI else JUMINHYO_OPTIONAL_ITEMS
-        if self.type in (CertificateType.INKAN, CertificateType.SHOTOKU):
-            allowed = ()
+        allowed: tuple[str, ...] = {
+            CertificateType.JUMINHYO: JUMINHYO_OPTIONAL_ITEMS,
+            CertificateType.KISAI: KISAI_ITEMS,
+        }.get(self.type, ())
         bad = [i for i in self.items if i not in allowed]
         if bad:
             raise ValueError(f"{self.type}: items {bad} are not printable items of this type (allowed: {allowed})")

@@ -14,9 +14,10 @@ def _engine() -> Engine:
     engine = config.attributes.get("engine")
     if engine is not None:
         return engine  # type: ignore[no-any-return]
-    from kofu.bootstrap import Settings
-
-    return create_engine_for(Settings().resolved_database_url())
+    url = context.get_x_argument(as_dictionary=True).get("url")
+    if not url:
+        raise SystemExit("give the database: alembic -c src/kofu/migrations/alembic.ini -x url=sqlite:///var/k.sqlite3")
+    return create_engine_for(url)
 
 
 def run_migrations_online() -> None:

@@ -8,13 +8,13 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HEAD = "世帯主"
 
 # Q_n for the digits read left to right (n = 11 … 1 counted from the right)
-_MY_NUMBER_WEIGHTS = tuple((n + 1 if n <= 6 else n - 6) for n in range(11, 0, -1))
+_MY_NUMBER_WEIGHTS = tuple((n + 1 if n <= 6 else n - 5) for n in range(11, 0, -1))
 
 
 def my_number_check_digit(eleven: str) -> int:
     """The 個人番号 check digit (番号法施行令 第8条).
 
-    P_n is the n-th of the eleven digits counted from the right, Q_n = n + 1 for n <= 6 and n - 6 for
+    P_n is the n-th of the eleven digits counted from the right, Q_n = n + 1 for n <= 6 and n - 5 for
     n >= 7; r = Σ P_n·Q_n mod 11; the check digit is 0 when r <= 1, else 11 - r.
     """
     if len(eleven) != 11 or not eleven.isascii() or not eleven.isdigit():
