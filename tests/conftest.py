@@ -53,11 +53,10 @@ def _postgres_admin() -> Engine:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    _load_tables()
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database with no tables: a temp SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
     if request.param == "sqlite":
         eng = create_engine_for(f"sqlite:///{tmp_path / 'kofu.sqlite3'}")
-        metadata.create_all(eng)
         yield eng
         eng.dispose()
         return
@@ -67,13 +66,20 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     eng = create_engine_for(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
     try:
-        metadata.create_all(eng)
         yield eng
     finally:
         eng.dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def engine(empty_engine: Engine) -> Engine:
+    """Every actor's tables, on SQLite and on PostgreSQL."""
+    _load_tables()
+    metadata.create_all(empty_engine)
+    return empty_engine
 
 
 @pytest.fixture
