@@ -1,0 +1,12 @@
+"""`make bench`: every benchmark, each appending its table to bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+for script, args in (("bench_issue.py", ["--runs", "50"]), ("bench_import.py", ["--residents", "1000000"])):
+    subprocess.run([sys.executable, str(HERE / script), *args], check=True)
