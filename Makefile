@@ -3,8 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Debian packages the project needs at run and test time (we run as root; sudo is used when not root).
-APT_PACKAGES := poppler-utils zbar-tools fonts-ipaexfont-mincho fonts-ipaexfont-gothic python3-venv
+# Debian packages needed at run and test time are checked in system-deps (as root; sudo when not root):
+# poppler-utils, zbar-tools and IPAex fonts for certificates; pcscd, vsmartcard-vpcd, opensc and the
+# pyscard build deps (libpcsclite-dev, swig) for the card.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export KOFU_HOME ?= $(CURDIR)/var
 
@@ -16,6 +17,13 @@ system-deps:
 	command -v zbarimg >/dev/null || missing="$$missing zbar-tools"; \
 	[ -f /usr/share/fonts/opentype/ipaexfont-mincho/ipaexm.ttf ] || missing="$$missing fonts-ipaexfont-mincho fonts-ipaexfont-gothic"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	[ -x /usr/sbin/pcscd ] || missing="$$missing pcscd"; \
+	[ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || missing="$$missing vsmartcard-vpcd"; \
+	command -v pkcs15-tool >/dev/null || missing="$$missing opensc"; \
+	ls /usr/lib/*/opensc-pkcs11.so >/dev/null 2>&1 || missing="$$missing opensc-pkcs11"; \
+	[ -f /usr/include/PCSC/winscard.h ] || missing="$$missing libpcsclite-dev"; \
+	command -v swig >/dev/null || missing="$$missing swig"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
