@@ -6,8 +6,8 @@ personalisation lock. Private keys, PIN values, the holder's personal data and t
 so an edited counter or a swapped certificate is refused. Both keys come from HKDF-SHA256 over the
 master secret and a per-card salt.
 
-The master secret: `KOFU_CARD_MASTER_KEY` (64 hex digits) when set, otherwise a file (by convention
-`KOFU_HOME/keys/card-master.key`) created with mode 0600 on first use.
+The master secret: a file (by convention `KOFU_HOME/keys/card-master.key`) created with mode 0600 on first
+use, or `KOFU_CARD_MASTER_KEY` (64 hex digits) when no file is named.
 
 Every write is atomic (temp file, fsync, rename, fsync of the directory), and `CardFile.load` attaches
 the file to the card so that each change of a retry counter is on disk before the card answers.
@@ -55,9 +55,12 @@ def _corrupt(path: Path, why: str) -> CardFileCorrupt:
 
 
 def load_master_key(path: Path | None) -> bytes:
-    """The master secret: `KOFU_CARD_MASTER_KEY` if set, else the file at `path` (created 0600 if absent)."""
-    env = os.environ.get(MASTER_KEY_ENV)
-    if env:
+    """The master secret from the file at `path` (created 0600 if absent) or, with no path, from
+    `KOFU_CARD_MASTER_KEY` (64 hex digits)."""
+    if path is None:
+        env = os.environ.get(MASTER_KEY_ENV)
+        if not env:
+            raise NotFound(f"no card master key: set {MASTER_KEY_ENV} or pass a key file")
         try:
             key = bytes.fromhex(env.strip())
         except ValueError:
@@ -65,8 +68,6 @@ def load_master_key(path: Path | None) -> bytes:
         if len(key) < 32:
             raise InvalidInput(f"{MASTER_KEY_ENV} must be at least 64 hex digits (32 bytes)")
         return key
-    if path is None:
-        raise NotFound(f"no card master key: set {MASTER_KEY_ENV} or pass a key file")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
