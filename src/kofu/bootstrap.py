@@ -20,6 +20,8 @@ from kofu.db import create_engine_for
 if TYPE_CHECKING:
     from kofu.issuer.service import IssuerService
     from kofu.issuer.tenant import TenantDirectory
+    from kofu.issuer.window import WindowService
+    from kofu.jpki import Authority
     from kofu.verify.service import Verifier
 
 
@@ -32,6 +34,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in KOFU_HOME")
     tenants_dir: Path | None = Field(default=None, description="tenant TOML files; default KOFU_HOME/tenants")
     public_url: str = Field(default="http://127.0.0.1:8000", description="base URL printed on certificates")
+    jpki_url: str = Field(default="http://127.0.0.1:8080", description="JPKI CRL/OCSP base URL put in certificates")
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -44,6 +47,10 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.home / "keys"
+
+    @property
+    def cards_dir(self) -> Path:
+        return self.home / "cards"
 
 
 class Container:
@@ -81,3 +88,23 @@ class Container:
         from kofu.verify.service import Verifier
 
         return Verifier(self.engine, self.tenants, self.settings.keys_dir)
+
+    @cached_property
+    def authority(self) -> Authority:
+        """The JPKI authority of this deployment: CA keys in KOFU_HOME/keys/jpki, records in the database."""
+        from kofu.jpki import Authority
+
+        return Authority(self.engine, self.settings.keys_dir / "jpki", self.clock, base_url=self.settings.jpki_url)
+
+    @cached_property
+    def window(self) -> WindowService:
+        from kofu.card.cardfile import load_master_key
+        from kofu.issuer.window import WindowService
+
+        return WindowService(
+            self.engine,
+            self.authority,
+            self.clock,
+            cards_dir=self.settings.cards_dir,
+            master_key=load_master_key(self.settings.keys_dir / "card-master.key"),
+        )

@@ -70,10 +70,19 @@ def number_text(tenant: str, number: int) -> str:
     return f"{tenant}-{number:07d}"
 
 
-def read_facts(reg: RegistryStore, request: IssueRequest, today: date, *, lock: bool) -> ResidentFacts:
+def read_facts(
+    reg: RegistryStore, request: IssueRequest, today: date, *, lock: bool, cert_serial: str | None = None
+) -> ResidentFacts:
+    """The committed registry state this request is decided on. With `cert_serial` (a kiosk session), the
+    card must be linked to this very resident, or the request is treated as from no resident at all."""
     resident = reg.get_resident(request.tenant, request.resident_id, lock=lock)
     if resident is None:
         return ResidentFacts(resident=None)
+    card = None
+    if cert_serial is not None:
+        card = reg.find_card(cert_serial)
+        if card is None or card.tenant != request.tenant or card.resident_id != request.resident_id:
+            return ResidentFacts(resident=None)
     household = tuple(reg.household_members(request.tenant, resident.household_id))
     if lock and request.type is CertificateType.JUMINHYO and request.kind is not IssuanceKind.SELF:
         # lock every included member in a fixed order so racing events for them serialise with us
@@ -95,6 +104,7 @@ def read_facts(reg: RegistryStore, request: IssueRequest, today: date, *, lock: 
         else None,
         support_measures=tuple(reg.support_measures(request.tenant, resident.resident_id)),
         members_under_support=under_support,
+        card=card,
     )
 
 
@@ -137,13 +147,13 @@ class IssuerService:
 
     # ---- use cases ----
 
-    def quote(self, request: IssueRequest, *, at: datetime | None = None) -> Quote:
+    def quote(self, request: IssueRequest, *, at: datetime | None = None, cert_serial: str | None = None) -> Quote:
         """The fee for this request, after checking it could be issued now (nothing is written)."""
         tenant = self.tenants.get(request.tenant)
         moment = at or self.clock.now()
         today = moment.astimezone(JST).date()
         with self.engine.connect() as conn:
-            facts = read_facts(RegistryStore(conn), request, today, lock=False)
+            facts = read_facts(RegistryStore(conn), request, today, lock=False, cert_serial=cert_serial)
         refusals = evaluate(tenant, request, facts, moment)
         if refusals:
             raise NotEligible(refusals)
@@ -171,7 +181,7 @@ class IssuerService:
         moment = at or self.clock.now()
         today = moment.astimezone(JST).date()
         with self.engine.begin() as conn:
-            facts = read_facts(RegistryStore(conn), request, today, lock=True)
+            facts = read_facts(RegistryStore(conn), request, today, lock=True, cert_serial=cert_serial)
             refusals = evaluate(tenant, request, facts, moment)
             if refusals:
                 raise NotEligible(refusals)

@@ -142,6 +142,8 @@ class CardLink:
     issued_on: date
     usable_from: date  # the day after issue (or after a PIN change)
     revoked_on: date | None = None
+    sign_serial: str | None = None  # the 署名用電子証明書 on the same card (revoked on move-out, death, loss)
+    card_app_user_id: str | None = None  # the municipal card application's user ID (カードAP方式)
 
 
 # ---- events: the only way the registry changes after the initial import ----

@@ -90,6 +90,11 @@ def apply_event(conn: Connection, event: RegistryEvent, *, recorded_at: datetime
     return _apply(conn, event, recorded_at).resident
 
 
+def apply_detailed(conn: Connection, event: RegistryEvent, *, recorded_at: datetime) -> AppliedEvent:
+    """Like `apply_event`, inside the caller's transaction, returning what else changed and the notes."""
+    return _apply(conn, event, recorded_at)
+
+
 def apply_events(engine: Engine, events: Sequence[RegistryEvent], clock: Clock) -> list[AppliedEvent]:
     """Applies all events in ONE transaction: all or nothing."""
     recorded_at = clock.now()

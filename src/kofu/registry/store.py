@@ -160,8 +160,11 @@ cards = Table(
     Column("issued_on", Date, nullable=False),
     Column("usable_from", Date, nullable=False),
     Column("revoked_on", Date),
+    Column("sign_serial", String(80)),
+    Column("card_app_user_id", String(32)),
     PrimaryKeyConstraint("cert_serial"),
     Index("ix_registry_card_links_resident", "tenant", "resident_id"),
+    Index("ix_registry_card_links_card_app_user", "card_app_user_id", unique=True),
 )
 
 events = Table(
@@ -288,6 +291,8 @@ def _card(m: RowMapping) -> CardLink:
         issued_on=m["issued_on"],
         usable_from=m["usable_from"],
         revoked_on=m["revoked_on"],
+        sign_serial=m["sign_serial"],
+        card_app_user_id=m["card_app_user_id"],
     )
 
 
@@ -431,8 +436,20 @@ class RegistryStore:
                 issued_on=link.issued_on,
                 usable_from=link.usable_from,
                 revoked_on=link.revoked_on,
+                sign_serial=link.sign_serial,
+                card_app_user_id=link.card_app_user_id,
             )
         )
+
+    def set_card_usable_from(self, cert_serial: str, day: date) -> None:
+        """After a PIN reset or change the card serves kiosks again from `day` (the next day)."""
+        self.conn.execute(update(cards).where(cards.c.cert_serial == cert_serial).values(usable_from=day))
+
+    def find_card_app_user(self, user_id: str) -> CardLink | None:
+        """The card whose municipal card application holds this user ID (カードAP方式)."""
+        stmt = select(cards).where(cards.c.card_app_user_id == user_id)
+        m = self.conn.execute(stmt).mappings().first()
+        return _card(m) if m is not None else None
 
     def revoke_card(self, cert_serial: str, on: date) -> None:
         """Marks the link revoked from `on`; an already revoked link keeps its earlier date."""
