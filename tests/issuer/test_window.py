@@ -93,7 +93,7 @@ def test_new_card_serves_kiosks_from_the_next_day(office: Office) -> None:
 def test_cards_only_for_current_residents(office: Office) -> None:
     with pytest.raises(InvalidInput, match="current residents"):
         office.window.issue_card(T, "R4", auth_pin="1234", sign_password="ABC123")  # moved out
-    with pytest.raises(InvalidInput, match="個人番号|no 個人番号"):
+    with pytest.raises(InvalidInput, match="no 個人番号"):
         office.window.issue_card(T, "R3", auth_pin="1234", sign_password="ABC123")  # the test child has none
 
 
