@@ -13,14 +13,14 @@ from cryptography.hazmat.primitives import serialization
 from kofu.bootstrap import Container
 from kofu.cli.common import console, container, reported_errors
 from kofu.jpki.model import CertKind, RevocationReason
-from kofu.jpki.service import DEFAULT_BASE_URL, Authority
+from kofu.jpki.service import Authority
 
 app = typer.Typer(no_args_is_help=True)
 
 
-def authority(c: Container, base_url: str = DEFAULT_BASE_URL) -> Authority:
+def authority(c: Container, base_url: str | None = None) -> Authority:
     """The authority of this deployment: CA keys in KOFU_HOME/keys/jpki, records in the main database."""
-    return Authority(c.engine, c.settings.keys_dir / "jpki", c.clock, base_url=base_url)
+    return Authority(c.engine, c.settings.keys_dir / "jpki", c.clock, base_url=base_url or c.settings.jpki_url)
 
 
 @app.command("export")

@@ -21,10 +21,14 @@ def version() -> None:
 
 
 def _register() -> None:
-    from kofu.cli import demo, issue, registry, showcase, tenant, verify
+    from kofu.cli import card, demo, issue, jpki, registry, serve, showcase, tenant, verify, window
 
     app.add_typer(registry.app, name="registry", help="The municipal resident registry: import, apply, show.")
     app.add_typer(tenant.app, name="tenant", help="Municipalities served by this issuer: list, keys, check.")
+    card.app.registered_commands += window.app.registered_commands
+    app.add_typer(card.app, name="card", help="My Number cards: issue, show, reset-pin, revoke, insert (vpcd).")
+    app.add_typer(jpki.app, name="jpki", help="The JPKI authority: export CA certificates and CRLs, show, revoke.")
+    app.add_typer(serve.app, name="serve", help="Run an actor as an HTTP service.")
     for module in (issue, verify, demo, showcase):
         app.registered_commands += module.app.registered_commands
 

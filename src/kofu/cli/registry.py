@@ -18,7 +18,6 @@ from kofu.cli.common import console, container, err_console, reported_errors
 from kofu.registry.model import ResidentStatus, SealStatus
 from kofu.registry.service import (
     ImportRejected,
-    apply_events,
     import_directory,
     load_events,
     resident_record,
@@ -94,7 +93,8 @@ def apply(
         except ImportRejected as exc:
             _print_problems(exc)
             raise typer.Exit(2) from exc
-        applied = apply_events(c.engine, events, c.clock)
+        # through the window service: the revocations the law attaches to an event commit with it
+        applied, revoked = c.window.apply_events(events)
     table = Table(title=f"{len(applied)} event(s) applied")
     table.add_column("kind")
     table.add_column("resident")
@@ -113,6 +113,8 @@ def apply(
             "\n".join(a.notes),
         )
     console.print(table)
+    if revoked:
+        console.print(f"revoked {len(revoked)} JPKI certificate(s): {', '.join(revoked)}")
 
 
 @app.command("show")
