@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kofu.card.cardfile import MASTER_KEY_ENV, CardFile, CardFileCorrupt, load_master_key
+from kofu.card.cardfile import MASTER_KEY_ENV, CardFile, CardFileCorrupt, default_master_key, load_master_key
 from kofu.card.chip import JPKI_AID, Card
 from kofu.common.errors import InvalidInput, NotFound
 from tests.card.conftest import MASTER
@@ -156,6 +156,9 @@ def test_master_key_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(MASTER_KEY_ENV, "ab" * 32)
     assert load_master_key(None) == b"\xab" * 32
     assert load_master_key(tmp_path / "named.key") != b"\xab" * 32  # a named file wins
+    assert default_master_key(tmp_path) == b"\xab" * 32  # the deployment default: the environment first
+    monkeypatch.delenv(MASTER_KEY_ENV)
+    assert default_master_key(tmp_path) == load_master_key(tmp_path / "card-master.key")
     monkeypatch.setenv(MASTER_KEY_ENV, "nothex")
     with pytest.raises(InvalidInput):
         load_master_key(None)

@@ -3,7 +3,7 @@
 See docs/card.md. Imports only `kofu.common` and third-party libraries.
 """
 
-from kofu.card.cardfile import CardFile, CardFileCorrupt, load_master_key
+from kofu.card.cardfile import CardFile, CardFileCorrupt, default_master_key, load_master_key
 from kofu.card.chip import ATR, CARD_AP_AID, JPKI_AID, KENMEN_AID, Card, Holder, PersonalisationLocked
 from kofu.card.client import CardError, JpkiClient, PinBlocked, WrongPin
 from kofu.card.readers import InProcessReader, PcscReader, Reader, ReaderError
@@ -28,5 +28,6 @@ __all__ = [
     "ReaderError",
     "VpcdBridge",
     "WrongPin",
+    "default_master_key",
     "load_master_key",
 ]

@@ -88,6 +88,13 @@ def load_master_key(path: Path | None) -> bytes:
     return key
 
 
+def default_master_key(keys_dir: Path) -> bytes:
+    """The deployment's master secret: `KOFU_CARD_MASTER_KEY` when set, else `keys_dir/card-master.key`."""
+    if os.environ.get(MASTER_KEY_ENV):
+        return load_master_key(None)
+    return load_master_key(keys_dir / MASTER_KEY_FILE.name)
+
+
 def _derive(master: bytes, salt: bytes, purpose: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"kofu card file v1 " + purpose).derive(master)
 

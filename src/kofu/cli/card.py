@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from cryptography import x509
 
-from kofu.card.cardfile import MASTER_KEY_ENV, MASTER_KEY_FILE, CardFile, load_master_key
+from kofu.card.cardfile import MASTER_KEY_ENV, MASTER_KEY_FILE, CardFile, default_master_key, load_master_key
 from kofu.card.chip import PIN_NAMES, PIN_RULES, SLOTS, Card
 from kofu.card.vpcd import DEFAULT_HOST, DEFAULT_PORT, BridgeStats, VpcdBridge
 from kofu.cli.common import console, reported_errors
@@ -24,9 +24,9 @@ MASTER_KEY_HELP = f"card master key file (default: ${MASTER_KEY_ENV} if set, els
 
 
 def _open(file: Path, master_key: Path | None) -> CardFile:
-    if master_key is None and not os.environ.get(MASTER_KEY_ENV):
-        master_key = Path(os.environ.get("KOFU_HOME", "var")) / MASTER_KEY_FILE
-    return CardFile(file, load_master_key(master_key))
+    if master_key is not None:
+        return CardFile(file, load_master_key(master_key))
+    return CardFile(file, default_master_key(Path(os.environ.get("KOFU_HOME", "var")) / MASTER_KEY_FILE.parent))
 
 
 def summary(card: Card) -> dict[str, Any]:
