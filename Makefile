@@ -21,6 +21,7 @@ system-deps:
 	[ -x /usr/sbin/pcscd ] || missing="$$missing pcscd"; \
 	[ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || missing="$$missing vsmartcard-vpcd"; \
 	command -v pkcs15-tool >/dev/null || missing="$$missing opensc"; \
+	command -v pcsc_scan >/dev/null || missing="$$missing pcsc-tools"; \
 	ls /usr/lib/*/opensc-pkcs11.so >/dev/null 2>&1 || missing="$$missing opensc-pkcs11"; \
 	[ -f /usr/include/PCSC/winscard.h ] || missing="$$missing libpcsclite-dev"; \
 	command -v swig >/dev/null || missing="$$missing swig"; \

@@ -98,7 +98,7 @@ class Container:
 
     @cached_property
     def window(self) -> WindowService:
-        from kofu.card.cardfile import load_master_key
+        from kofu.card.cardfile import default_master_key
         from kofu.issuer.window import WindowService
 
         return WindowService(
@@ -106,5 +106,5 @@ class Container:
             self.authority,
             self.clock,
             cards_dir=self.settings.cards_dir,
-            master_key=load_master_key(self.settings.keys_dir / "card-master.key"),
+            master_key=default_master_key(self.settings.keys_dir),
         )

@@ -164,3 +164,44 @@ def test_locked_pin_is_reset_at_the_window(office: Office) -> None:
     fresh = client_for(office, issued.path)
     assert fresh.auth_pin_status() == 3
     fresh.verify_auth_pin("9876")
+
+
+def _set_card_method(office: Office, method: str) -> None:
+    import os
+    import time
+
+    from .factories import TENANT_TOML
+
+    path = office.world.issuer.tenants.directory / "282286.toml"
+    path.write_text(
+        TENANT_TOML.replace('stage = "live"', f'stage = "live"\ncard_method = "{method}"'), encoding="utf-8"
+    )
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 5_000_000))
+
+
+def test_card_app_method_follows_the_tenant_setting(office: Office) -> None:
+    issued = office.window.issue_card(T, "R1", auth_pin="1234", sign_password="ABC123")
+    client = client_for(office, issued.path)
+    user_id = client.read_card_app_user_id()  # readable without a PIN, as on the old 住基カード application
+    assert user_id == issued.user_id
+    request = IssueRequest(T, "R1", CertificateType.JUMINHYO)
+    tomorrow = NOW + timedelta(days=1)
+
+    with pytest.raises(NotEligible) as info:  # the test tenant accepts only the JPKI method
+        office.world.issuer.quote(request, at=tomorrow, card_app_user_id=user_id)
+    assert [r.code for r in info.value.refusals] == [RefusalCode.METHOD_NOT_ACCEPTED]
+
+    _set_card_method(office, "card-app")
+    assert office.world.issuer.quote(request, at=tomorrow, card_app_user_id=user_id).fee_each == 250
+    with pytest.raises(NotEligible) as jpki_refused:
+        office.world.issuer.quote(request, at=tomorrow, cert_serial=issued.auth_serial)
+    assert [r.code for r in jpki_refused.value.refusals] == [RefusalCode.METHOD_NOT_ACCEPTED]
+    issued_doc = office.world.issuer.issue(request, at=tomorrow, card_app_user_id=user_id)
+    assert issued_doc.record.cert_serial == issued.auth_serial  # the issuance records which card asked
+
+    _set_card_method(office, "both")
+    office.world.issuer.quote(request, at=tomorrow, cert_serial=issued.auth_serial)
+    with pytest.raises(NotEligible):  # someone else's user ID never authorises R1
+        office.world.issuer.quote(
+            IssueRequest(T, "R2", CertificateType.JUMINHYO), at=tomorrow, card_app_user_id=user_id
+        )

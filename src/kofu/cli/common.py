@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from kofu.bootstrap import Container
 from kofu.common.errors import KofuError
@@ -25,7 +26,7 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except KofuError as exc:
-        err_console.print(f"[bold red]error[/] [{exc.code}] {exc.message_en}")
+        err_console.print(f"[bold red]error[/] {escape(f'[{exc.code}]')} {escape(exc.message_en)}")
         if exc.message_ja != exc.message_en:
-            err_console.print(f"      {exc.message_ja}")
+            err_console.print(f"      {escape(exc.message_ja)}")
         raise typer.Exit(2) from exc

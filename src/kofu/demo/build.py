@@ -16,12 +16,18 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from kofu.card.cardfile import default_master_key
+from kofu.common.clock import SystemClock
+from kofu.common.errors import KofuError
 from kofu.demo.population import Population, generate, write_registry_dir
 from kofu.demo.showcase import missing_cases, showcase
 from kofu.demo.tenants import MAIN_TENANT, install_tenants, load_tenants
 from kofu.issuer import keys as issuer_keys
 from kofu.issuer.service import ensure_tenant_keys
 from kofu.issuer.tenant import TenantSettings
+from kofu.issuer.window import WindowService
+from kofu.jpki import Authority
+from kofu.registry.model import Death, MoveOut
 from kofu.registry.service import ImportReport, import_directory
 
 DEFAULT_SEED = 20161006  # the day of the Kato City committee paper
@@ -133,7 +139,60 @@ def build_demo(
             import_seconds += time.perf_counter() - started
             reporter.imported(tenant, result.report)
         results.append(result)
+    if engine is not None:
+        issue_showcase_cards(home, keys_dir, engine, entries, today)
     path = base / "showcase.json"
     base.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(entries, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return DemoResult(results, path, missing, gen_seconds, import_seconds)
+
+
+DEMO_PIN = "1234"
+DEMO_SIGN_PASSWORD = "ABC123"
+
+
+def issue_showcase_cards(
+    home: Path, keys_dir: Path, engine: Engine, entries: list[dict[str, Any]], today: date
+) -> None:
+    """Every showcase resident gets a My Number card (PIN 1234, signing password ABC123), usable today.
+
+    For the removed cases the card is the one they held before the death or move-out was recorded, and
+    it is revoked as the law says (death: both certificates; move-out: the signing certificate)."""
+    authority = Authority(engine, keys_dir / "jpki", SystemClock())
+    window = WindowService(
+        engine,
+        authority,
+        SystemClock(),
+        cards_dir=home / "cards",
+        master_key=default_master_key(keys_dir),
+    )
+    cards_dir = home / "cards"
+    for entry in entries:
+        path = cards_dir / f"{entry['tenant']}-{entry['resident_id']}.card"
+        removed = entry["case"] in ("deceased", "moved-out", "move-out-filed")
+        try:
+            card = window.issue_card(
+                entry["tenant"],
+                entry["resident_id"],
+                auth_pin=DEMO_PIN,
+                sign_password=DEMO_SIGN_PASSWORD,
+                out=path,
+                usable_from=today,
+                require_current=not removed,
+            )
+        except KofuError as exc:  # e.g. a resident without 個人番号: say so in the showcase
+            entry["card"] = None
+            entry["card_note"] = exc.message_en
+            continue
+        if entry["case"] == "deceased":
+            window.revoke_as_recorded(
+                entry["tenant"], entry["resident_id"], Death(entry["tenant"], entry["resident_id"], today, today)
+            )
+        elif entry["case"] == "moved-out":
+            window.revoke_as_recorded(
+                entry["tenant"], entry["resident_id"], MoveOut(entry["tenant"], entry["resident_id"], today, today)
+            )
+        entry["card"] = str(card.path)
+        entry["pin"] = DEMO_PIN
+        entry["sign_password"] = DEMO_SIGN_PASSWORD
+        entry["cert_serial"] = card.auth_serial

@@ -48,6 +48,7 @@ class RefusalCode(StrEnum):
     MOVED_OUT = "moved-out"
     DECEASED = "deceased"
     TRANSFERRED_IN_TODAY = "transferred-in-today"
+    METHOD_NOT_ACCEPTED = "method-not-accepted"
     CARD_NOT_YET_USABLE = "card-not-yet-usable"
     CARD_REVOKED = "card-revoked"
     NO_SEAL = "no-seal"
@@ -113,6 +114,10 @@ MESSAGES: dict[RefusalCode, tuple[str, str]] = {
     RefusalCode.TRANSFERRED_IN_TODAY: (
         "Your moving-in was processed today; the service is available from tomorrow.",
         "本日転入の手続をされたため、明日からご利用いただけます。",
+    ),
+    RefusalCode.METHOD_NOT_ACCEPTED: (
+        "Your municipality does not accept this way of using the card. Please follow the other procedure.",
+        "お住まいの市区町村ではこの方式（利用者証明用電子証明書方式／カードアプリ方式）はご利用いただけません。",
     ),
     RefusalCode.CARD_NOT_YET_USABLE: (
         "Your card (or PIN) is new; the service is available from tomorrow.",
@@ -198,6 +203,7 @@ class ResidentFacts:
     support_measures: tuple[SupportMeasure, ...] = ()
     members_under_support: frozenset[str] = frozenset()
     card: CardLink | None = None
+    method: str | None = None  # how the card authenticated: "jpki" or "card-app"; None at the window
 
 
 def fiscal_year_of(day: date) -> int:
@@ -262,6 +268,8 @@ def check_resident(tenant: TenantSettings, facts: ResidentFacts, today: date) ->
         refusals.append(Refusal(RefusalCode.UNDER_15))
     if resident.moved_in_on is not None and resident.moved_in_on >= today:
         refusals.append(Refusal(RefusalCode.TRANSFERRED_IN_TODAY))
+    if facts.method is not None and tenant.card_method not in (facts.method, "both"):
+        refusals.append(Refusal(RefusalCode.METHOD_NOT_ACCEPTED, facts.method))
     card = facts.card
     if card is not None:
         if card.revoked_on is not None and card.revoked_on <= today:

@@ -71,16 +71,27 @@ def number_text(tenant: str, number: int) -> str:
 
 
 def read_facts(
-    reg: RegistryStore, request: IssueRequest, today: date, *, lock: bool, cert_serial: str | None = None
+    reg: RegistryStore,
+    request: IssueRequest,
+    today: date,
+    *,
+    lock: bool,
+    cert_serial: str | None = None,
+    card_app_user_id: str | None = None,
 ) -> ResidentFacts:
-    """The committed registry state this request is decided on. With `cert_serial` (a kiosk session), the
-    card must be linked to this very resident, or the request is treated as from no resident at all."""
+    """The committed registry state this request is decided on. With `cert_serial` (利用者証明用電子証明書
+    方式) or `card_app_user_id` (カードAP方式), the card must be linked to this very resident, or the request
+    is treated as from no resident at all."""
     resident = reg.get_resident(request.tenant, request.resident_id, lock=lock)
     if resident is None:
         return ResidentFacts(resident=None)
     card = None
-    if cert_serial is not None:
-        card = reg.find_card(cert_serial)
+    method = None
+    if cert_serial is not None or card_app_user_id is not None:
+        if card_app_user_id is not None:
+            card, method = reg.find_card_app_user(card_app_user_id), "card-app"
+        else:
+            card, method = reg.find_card(cert_serial or ""), "jpki"
         if card is None or card.tenant != request.tenant or card.resident_id != request.resident_id:
             return ResidentFacts(resident=None)
     household = tuple(reg.household_members(request.tenant, resident.household_id))
@@ -105,6 +116,7 @@ def read_facts(
         support_measures=tuple(reg.support_measures(request.tenant, resident.resident_id)),
         members_under_support=under_support,
         card=card,
+        method=method,
     )
 
 
@@ -147,13 +159,27 @@ class IssuerService:
 
     # ---- use cases ----
 
-    def quote(self, request: IssueRequest, *, at: datetime | None = None, cert_serial: str | None = None) -> Quote:
+    def quote(
+        self,
+        request: IssueRequest,
+        *,
+        at: datetime | None = None,
+        cert_serial: str | None = None,
+        card_app_user_id: str | None = None,
+    ) -> Quote:
         """The fee for this request, after checking it could be issued now (nothing is written)."""
         tenant = self.tenants.get(request.tenant)
         moment = at or self.clock.now()
         today = moment.astimezone(JST).date()
         with self.engine.connect() as conn:
-            facts = read_facts(RegistryStore(conn), request, today, lock=False, cert_serial=cert_serial)
+            facts = read_facts(
+                RegistryStore(conn),
+                request,
+                today,
+                lock=False,
+                cert_serial=cert_serial,
+                card_app_user_id=card_app_user_id,
+            )
         refusals = evaluate(tenant, request, facts, moment)
         if refusals:
             raise NotEligible(refusals)
@@ -173,6 +199,7 @@ class IssuerService:
         channel: str = "cli",
         at: datetime | None = None,
         cert_serial: str | None = None,
+        card_app_user_id: str | None = None,
         order_id: str | None = None,
     ) -> Issued:
         tenant = self.tenants.get(request.tenant)
@@ -181,7 +208,14 @@ class IssuerService:
         moment = at or self.clock.now()
         today = moment.astimezone(JST).date()
         with self.engine.begin() as conn:
-            facts = read_facts(RegistryStore(conn), request, today, lock=True, cert_serial=cert_serial)
+            facts = read_facts(
+                RegistryStore(conn),
+                request,
+                today,
+                lock=True,
+                cert_serial=cert_serial,
+                card_app_user_id=card_app_user_id,
+            )
             refusals = evaluate(tenant, request, facts, moment)
             if refusals:
                 raise NotEligible(refusals)
@@ -211,7 +245,7 @@ class IssuerService:
                 resident_id=facts.resident.resident_id,
                 resident_version=facts.resident.version,
                 channel=channel,
-                cert_serial=cert_serial,
+                cert_serial=cert_serial or (facts.card.cert_serial if facts.card else None),
                 order_id=order_id,
                 issued_at=moment,
                 issued_on=today,

@@ -102,13 +102,16 @@ class WindowService:
         kenmen_pin: str | None = None,
         out: Path | None = None,
         usable_from: date | None = None,
+        require_current: bool = True,
     ) -> IssuedCard:
+        """`require_current=False` is for reconstructing history (demo data: the card a person held before
+        a death or move-out was recorded); the caller must then revoke what the event entails."""
         now = self.clock.now()
         today = self._today()
         with self.engine.begin() as conn:
             registry = RegistryStore(conn)
             resident = registry.get_resident(tenant, resident_id, lock=True)
-            _require_cardholder(resident, tenant, resident_id)
+            _require_cardholder(resident, tenant, resident_id, current=require_current)
             assert resident is not None and resident.my_number is not None
             user_id = secrets.token_hex(8).upper()
             card = Card.new(
@@ -203,6 +206,17 @@ class WindowService:
             registry.revoke_card(link.cert_serial, self._today())
         return [d for d in done if d]
 
+    def revoke_as_recorded(self, tenant: str, resident_id: str, event: RegistryEvent) -> list[str]:
+        """Revoke what `event` entails for a resident whose event is already in the registry."""
+        with self.engine.begin() as conn:
+            registry = RegistryStore(conn)
+            links = registry.card_links(tenant, resident_id)
+            done = [self._revoke(conn, r) for r in revocations_for(event, links)]
+            if isinstance(event, Death):
+                for link in links:
+                    registry.revoke_card(link.cert_serial, event.effective_on)
+        return [d for d in done if d]
+
     def _revoke(self, conn: Connection, revocation: Revocation) -> str:
         """Revokes unless already revoked; returns the serial revoked now, or ''."""
         record = JpkiStore(conn).get(revocation.serial)  # inside this transaction (SQLite: no second connection)
@@ -239,10 +253,10 @@ def _all_certificates(link: CardLink, reason: RevocationReason) -> list[Revocati
     return out
 
 
-def _require_cardholder(resident: Resident | None, tenant: str, resident_id: str) -> None:
+def _require_cardholder(resident: Resident | None, tenant: str, resident_id: str, *, current: bool) -> None:
     if resident is None:
         raise NotFound(f"no resident {resident_id} in {tenant}", f"住民 {resident_id} は登録されていません")
-    if resident.status.value != "resident":
+    if current and resident.status.value != "resident":
         raise InvalidInput(
             f"resident {resident_id} is {resident.status.value}: a card is issued only to current residents",
             "現に住民登録のある方にのみカードを交付できます",
