@@ -95,5 +95,11 @@ def demo(
         f"\nSample certificates are in [bold]{out}[/]. Try: [bold]kofu verify {out}/*.pdf[/], "
         f"[bold]kofu tenant list[/], [bold]kofu registry show --tenant {KATO} {eligible['resident_id']}[/]."
     )
+    if eligible.get("card"):
+        console.print(
+            f"The showcase residents hold My Number cards (PIN {eligible['pin']}): e.g. "
+            f"[bold]kofu card show {eligible['card']}[/]; with pcscd and vsmartcard-vpcd running, "
+            f"[bold]kofu card insert {eligible['card']}[/] puts it in a PC/SC reader for OpenSC."
+        )
     if not all(r.ok for r in results):
         raise typer.Exit(1)
