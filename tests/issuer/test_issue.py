@@ -186,3 +186,29 @@ def test_unknown_tenant_key_and_number(world: World) -> None:
     assert world.verifier.verify_statement(ghost).outcome is Outcome.UNKNOWN
     foreign = encode(Statement("281000", 1, "juminhyo", st.issued_on, st.document_hash), key)
     assert world.verifier.verify_statement(foreign).outcome is Outcome.UNKNOWN
+
+
+def test_a_retried_order_never_leaves_two_live_certificates(world: World) -> None:
+    request = IssueRequest(T, "R1", CertificateType.JUMINHYO)
+    first = world.issuer.issue(request, order_id="order-1")
+    second = world.issuer.issue(request, order_id="order-1")
+    assert second.record.number == first.record.number + 1
+    earlier = world.issuer.lookup(T, first.record.number)
+    assert earlier is not None and earlier.status == "voided" and earlier.void_reason == "retried"
+    assert world.verifier.verify_pdf(first.pdf).outcome is Outcome.VOIDED
+    assert world.verifier.verify_pdf(second.pdf).outcome is Outcome.VALID
+
+
+def test_menu_lists_what_the_resident_may_obtain(world: World) -> None:
+    menu = world.issuer.menu(T, "R1", at=NOW)
+    assert menu.municipality == "加東市" and menu.copies_limit == 5 and menu.refusals == ()
+    by_type = {e.type: e for e in menu.entries}
+    assert set(by_type) == set(CertificateType)
+    assert all(e.available and e.fee_each == 250 and e.window_fee_each == 300 for e in menu.entries)
+    assert by_type[CertificateType.SHOTOKU].fiscal_years == (2026, 2025)
+    assert IssuanceKind.MEMBERS in by_type[CertificateType.JUMINHYO].kinds
+    assert {m.resident_id for m in menu.members} == {"R2", "R3"}  # current members only, not the moved-out R4
+
+    child = world.issuer.menu(T, "R3", at=NOW)
+    assert [r.code for r in child.refusals] == [RefusalCode.UNDER_15]
+    assert not any(e.available for e in child.entries)

@@ -23,6 +23,8 @@ from kofu.issuer.eligibility import (
     IssueRequest,
     Refusal,
     ResidentFacts,
+    allowed_fiscal_years,
+    check_resident,
     evaluate,
     fiscal_year_of,
 )
@@ -30,6 +32,7 @@ from kofu.issuer.seal import official_seal_png
 from kofu.issuer.statement import Statement, b64u, encode
 from kofu.issuer.store import IssuanceRecord, IssuerStore
 from kofu.issuer.tenant import CertificateType, IssuanceKind, TenantDirectory, TenantSettings
+from kofu.registry.model import CardLink
 from kofu.registry.store import RegistryStore
 from kofu.render import produce
 from kofu.render.fonts import find_font
@@ -57,6 +60,35 @@ class Quote:
     @property
     def total(self) -> int:
         return self.fee_each * self.copies
+
+
+@dataclass(frozen=True)
+class MenuMember:
+    resident_id: str
+    name: str  # shown on the kiosk screen for 世帯の一部; never stored by the center or the kiosk
+    relationship: str
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    type: CertificateType
+    available: bool
+    refusals: tuple[Refusal, ...]  # why not (empty when available)
+    fee_each: int
+    window_fee_each: int
+    kinds: tuple[IssuanceKind, ...]
+    items: tuple[str, ...]
+    fiscal_years: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Menu:
+    tenant: str
+    municipality: str
+    copies_limit: int
+    entries: tuple[MenuEntry, ...]
+    members: tuple[MenuMember, ...]  # current household members other than the resident
+    refusals: tuple[Refusal, ...] = ()  # the resident may use nothing (e.g. under 15)
 
 
 @dataclass(frozen=True)
@@ -222,6 +254,10 @@ class IssuerService:
             assert facts.resident is not None
             quote = self._quote(tenant, request, today)
             store = IssuerStore(conn)
+            if order_id is not None:
+                earlier = store.live_for_order(order_id)
+                if earlier is not None:  # a retried call: never two live certificates for one order
+                    store.void(earlier.id, moment, "retried")
             number = store.next_number(tenant.code)
             doc = compose(
                 tenant,
@@ -259,6 +295,67 @@ class IssuerService:
             self.void(record.tenant, record.number, reason="render-failed")
             raise
         return Issued(record=record, pdf=pdf, statement=statement)
+
+    def identify(self, *, cert_serial: str | None = None, card_app_user_id: str | None = None) -> CardLink | None:
+        """Which resident of which municipality holds this card (routing for the center)."""
+        with self.engine.connect() as conn:
+            reg = RegistryStore(conn)
+            if card_app_user_id is not None:
+                return reg.find_card_app_user(card_app_user_id)
+            return reg.find_card(cert_serial) if cert_serial else None
+
+    def menu(
+        self,
+        tenant_code: str,
+        resident_id: str,
+        *,
+        at: datetime | None = None,
+        cert_serial: str | None = None,
+        card_app_user_id: str | None = None,
+    ) -> Menu:
+        """What this resident may obtain now: each offered type with its fee, kinds, items and years."""
+        tenant = self.tenants.get(tenant_code)
+        moment = at or self.clock.now()
+        today = moment.astimezone(JST).date()
+        entries: list[MenuEntry] = []
+        members: tuple[MenuMember, ...] = ()
+        person_refusals: tuple[Refusal, ...] = ()
+        with self.engine.connect() as conn:
+            reg = RegistryStore(conn)
+            for ctype in tenant.offered_types(today):
+                cert = tenant.certificate(ctype)
+                assert cert is not None
+                fee = cert.fee_on(today)
+                assert fee is not None
+                request = IssueRequest(tenant_code, resident_id, ctype)
+                facts = read_facts(
+                    reg, request, today, lock=False, cert_serial=cert_serial, card_app_user_id=card_app_user_id
+                )
+                refusals = tuple(evaluate(tenant, request, facts, moment))
+                person = check_resident(tenant, facts, today)
+                if person:
+                    person_refusals = tuple(person)
+                if facts.resident is not None and not members:
+                    members = tuple(
+                        MenuMember(p.resident_id, p.name, p.relationship)
+                        for p in facts.household
+                        if not p.is_removed and p.resident_id != resident_id
+                    )
+                entries.append(
+                    MenuEntry(
+                        type=ctype,
+                        available=not refusals,
+                        refusals=refusals,
+                        fee_each=fee.convenience,
+                        window_fee_each=fee.window,
+                        kinds=cert.kinds,
+                        items=cert.items,
+                        fiscal_years=tuple(allowed_fiscal_years(tenant, today))
+                        if ctype is CertificateType.SHOTOKU
+                        else (),
+                    )
+                )
+        return Menu(tenant.code, tenant.name, tenant.copies_limit, tuple(entries), members, person_refusals)
 
     def void(self, tenant: str, number: int, *, reason: str) -> IssuanceRecord:
         with self.engine.begin() as conn:

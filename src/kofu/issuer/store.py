@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -53,6 +55,14 @@ issuances = Table(
     Column("voided_at", UTCDateTime),
     Column("void_reason", String(64)),
     UniqueConstraint("tenant", "number"),
+    # at most one live issuance per kiosk order (a retried call voids the earlier one first)
+    Index(
+        "ix_issuer_issuances_live_order",
+        "order_id",
+        unique=True,
+        postgresql_where=text("status = 'issued' AND order_id IS NOT NULL"),
+        sqlite_where=text("status = 'issued' AND order_id IS NOT NULL"),
+    ),
 )
 
 tenant_keys = Table(
@@ -122,6 +132,12 @@ class IssuerStore:
 
     def get_by_id(self, issuance_id: str) -> IssuanceRecord | None:
         row = self.conn.execute(select(issuances).where(issuances.c.id == issuance_id)).one_or_none()
+        return IssuanceRecord(**row._mapping) if row else None
+
+    def live_for_order(self, order_id: str) -> IssuanceRecord | None:
+        row = self.conn.execute(
+            select(issuances).where(issuances.c.order_id == order_id, issuances.c.status == "issued")
+        ).one_or_none()
         return IssuanceRecord(**row._mapping) if row else None
 
     def void(self, issuance_id: str, at: datetime, reason: str) -> bool:

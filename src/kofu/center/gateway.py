@@ -1,0 +1,130 @@
+"""The one way the center reaches an issuing server (ARCHITECTURE: center → issuer through a gateway).
+
+`IssuerGateway` is the port; `InProcessGateway` wraps an `IssuerService` in this process (the demo,
+tests); the HTTP implementation (`kofu.issuer.client.HttpIssuerGateway`) speaks to `kofu serve issuer`
+over mutual TLS. Both raise the same errors: `NotEligible` (with refusals), `NotFound`, `KofuError`.
+Values crossing the gateway are the issuer's own dataclasses, so both implementations are
+interchangeable in every test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from kofu.issuer.eligibility import IssueRequest
+from kofu.issuer.service import IssuerService, Menu, Quote
+from kofu.registry.model import CardLink
+
+
+@dataclass(frozen=True)
+class IssuedDocument:
+    """A finished, signed certificate as the center receives it."""
+
+    tenant: str
+    number: int
+    pdf: bytes
+    statement: str
+    fee_each: int
+    copies: int
+
+    @property
+    def pdf_sha256(self) -> str:
+        return hashlib.sha256(self.pdf).hexdigest()
+
+
+class IssuerGateway(Protocol):
+    def identify(self, *, cert_serial: str | None = None, card_app_user_id: str | None = None) -> CardLink | None:
+        """Which resident of which municipality holds this card, or None."""
+        ...
+
+    def menu(
+        self,
+        tenant: str,
+        resident_id: str,
+        *,
+        at: datetime,
+        cert_serial: str | None = None,
+        card_app_user_id: str | None = None,
+    ) -> Menu: ...
+
+    def quote(
+        self,
+        request: IssueRequest,
+        *,
+        at: datetime,
+        cert_serial: str | None = None,
+        card_app_user_id: str | None = None,
+    ) -> Quote: ...
+
+    def issue(
+        self,
+        request: IssueRequest,
+        *,
+        at: datetime,
+        order_id: str,
+        cert_serial: str | None = None,
+        card_app_user_id: str | None = None,
+    ) -> IssuedDocument:
+        """Issues (numbers, records, renders, signs). At most one live issuance per `order_id`: a retried
+        call voids the earlier issuance (reason `retried`) before issuing again, so a lost response never
+        leaves two valid certificates for one order."""
+        ...
+
+    def void(self, tenant: str, number: int, *, reason: str) -> None: ...
+
+
+class InProcessGateway:
+    """The issuer in this process."""
+
+    def __init__(self, issuer: IssuerService) -> None:
+        self.issuer = issuer
+
+    def identify(self, *, cert_serial: str | None = None, card_app_user_id: str | None = None) -> CardLink | None:
+        return self.issuer.identify(cert_serial=cert_serial, card_app_user_id=card_app_user_id)
+
+    def menu(
+        self,
+        tenant: str,
+        resident_id: str,
+        *,
+        at: datetime,
+        cert_serial: str | None = None,
+        card_app_user_id: str | None = None,
+    ) -> Menu:
+        return self.issuer.menu(tenant, resident_id, at=at, cert_serial=cert_serial, card_app_user_id=card_app_user_id)
+
+    def quote(
+        self,
+        request: IssueRequest,
+        *,
+        at: datetime,
+        cert_serial: str | None = None,
+        card_app_user_id: str | None = None,
+    ) -> Quote:
+        return self.issuer.quote(request, at=at, cert_serial=cert_serial, card_app_user_id=card_app_user_id)
+
+    def issue(
+        self,
+        request: IssueRequest,
+        *,
+        at: datetime,
+        order_id: str,
+        cert_serial: str | None = None,
+        card_app_user_id: str | None = None,
+    ) -> IssuedDocument:
+        issued = self.issuer.issue(
+            request,
+            channel="kiosk",
+            at=at,
+            order_id=order_id,
+            cert_serial=cert_serial,
+            card_app_user_id=card_app_user_id,
+        )
+        r = issued.record
+        return IssuedDocument(r.tenant, r.number, issued.pdf, issued.statement, r.fee_each, r.copies)
+
+    def void(self, tenant: str, number: int, *, reason: str) -> None:
+        self.issuer.void(tenant, number, reason=reason)
