@@ -1,0 +1,64 @@
+"""The audit hash chain: appends, and verification that names the changed, deleted or reordered entry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, delete, update
+
+from kofu.db import metadata
+from kofu.db.audit import AuditLog, audit_table
+
+log_table = audit_table("test_audit")
+AT = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def log_engine(empty_engine: Engine) -> Engine:
+    metadata.create_all(empty_engine, tables=[log_table])
+    with empty_engine.begin() as conn:
+        log = AuditLog(conn, log_table)
+        for i in range(1, 6):
+            log.append("issued", AT, order_id=f"o{i}", number=i, document_hash=f"{i:064x}")
+    return empty_engine
+
+
+def problems(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [str(p) for p in AuditLog(conn, log_table).verify()]
+
+
+def test_an_untouched_chain_verifies(log_engine: Engine) -> None:
+    assert problems(log_engine) == []
+
+
+def test_a_changed_entry_is_named(log_engine: Engine) -> None:
+    with log_engine.begin() as conn:
+        conn.execute(update(log_table).where(log_table.c.seq == 3).values(data='{"number":99}'))
+    assert problems(log_engine) == ["entry 3: changed"]
+
+
+def test_a_deleted_entry_is_found(log_engine: Engine) -> None:
+    with log_engine.begin() as conn:
+        conn.execute(delete(log_table).where(log_table.c.seq == 2))
+    assert problems(log_engine) == ["entry 3: deleted-or-reordered"]
+
+
+def test_swapped_entries_are_found(log_engine: Engine) -> None:
+    with log_engine.begin() as conn:
+        rows = {r.seq: r for r in conn.execute(log_table.select())}
+        for a, b in ((2, 4), (4, 2)):
+            src = rows[b]
+            conn.execute(
+                update(log_table)
+                .where(log_table.c.seq == a)
+                .values(kind=src.kind, data=src.data, prev_hash=src.prev_hash, hash=src.hash)
+            )
+    found = problems(log_engine)
+    assert "entry 2: broken-link" in found and "entry 2: changed" in found
+
+
+def test_personal_data_shaped_values_are_refused(log_engine: Engine) -> None:
+    with log_engine.begin() as conn, pytest.raises(TypeError):
+        AuditLog(conn, log_table).append("issued", AT, resident={"name": "加東　太郎"})
