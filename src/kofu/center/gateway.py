@@ -9,30 +9,15 @@ interchangeable in every test.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from kofu.issuer.documents import IssuedDocument
 from kofu.issuer.eligibility import IssueRequest
 from kofu.issuer.service import IssuerService, Menu, Quote
 from kofu.registry.model import CardLink
 
-
-@dataclass(frozen=True)
-class IssuedDocument:
-    """A finished, signed certificate as the center receives it."""
-
-    tenant: str
-    number: int
-    pdf: bytes
-    statement: str
-    fee_each: int
-    copies: int
-
-    @property
-    def pdf_sha256(self) -> str:
-        return hashlib.sha256(self.pdf).hexdigest()
+__all__ = ["InProcessGateway", "IssuedDocument", "IssuerGateway"]
 
 
 class IssuerGateway(Protocol):
