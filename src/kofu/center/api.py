@@ -1,0 +1,194 @@
+"""The center's HTTP API for kiosks (see docs/center.md). `create_app(service)` for a stand-alone
+service, `create_router(service)` to mount it inside another app (the demo).
+
+Every call authenticates the kiosk (`X-Kiosk-Id` + `Authorization: Bearer <secret>`); every POST needs an
+`Idempotency-Key`: a repeat with the same key and body gets the stored answer, another body 409. Errors
+are `{"error", "message_en", "message_ja", "refusals"?}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic_core import to_jsonable_python
+
+from kofu.center.protocol import (
+    AuthenticateBody,
+    Authenticated,
+    Delivery,
+    ErrorBody,
+    MenuView,
+    OrderBody,
+    OrderOutcome,
+    OrderQuoted,
+    PaymentBody,
+    PaymentState,
+    PrintResultBody,
+    SessionOpened,
+)
+from kofu.center.service import CenterError, CenterService, Kiosk
+from kofu.common.errors import KofuError
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": what}
+    for code, what in {
+        400: "invalid request, missing Idempotency-Key",
+        401: "unknown kiosk, wrong secret, card signature invalid",
+        403: "another kiosk's session or order",
+        404: "no such session or order",
+        409: "replayed nonce, wrong order state, Idempotency-Key reused with another body",
+        410: "session or order expired (the order is refunded and voided)",
+        422: "refused: certificate (code = JPKI failure reason) or eligibility (refusals)",
+        503: "issuer or revocation service unreachable",
+    }.items()
+}
+
+
+def error_body(exc: KofuError) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": exc.code, "message_en": exc.message_en, "message_ja": exc.message_ja}
+    refusals = getattr(exc, "refusals", None)
+    if refusals:
+        body["refusals"] = to_jsonable_python(refusals)
+    return body
+
+
+def _status_of(exc: KofuError) -> int:
+    if isinstance(exc, CenterError):
+        return exc.status
+    return {"not-found": 404, "conflict": 409, "order-state": 409}.get(exc.code, 400)
+
+
+class Idempotent:
+    """Runs a POST once per (kiosk, Idempotency-Key); stores its answer unless it carries a document."""
+
+    def __init__(self, service: CenterService, kiosk: Kiosk, key: str, request_sha256: str) -> None:
+        self.service = service
+        self.kiosk = kiosk
+        self.key = key
+        self.request_sha256 = request_sha256
+
+    def run(self, fn: Callable[[], object], *, store: bool = True) -> JSONResponse:
+        stored = self.service.idempotency_begin(self.kiosk.kiosk_id, self.key, self.request_sha256)
+        if stored is not None:
+            status, body = stored
+            return JSONResponse(json.loads(body), status_code=status, headers={"Idempotent-Replayed": "true"})
+        try:
+            content: Any = to_jsonable_python(fn())
+            status = 200
+        except KofuError as exc:
+            content, status = error_body(exc), _status_of(exc)
+        except BaseException:
+            self.service.idempotency_abort(self.kiosk.kiosk_id, self.key)
+            raise
+        keep = store or status >= 400
+        self.service.idempotency_finish(
+            self.kiosk.kiosk_id, self.key, status, json.dumps(content, ensure_ascii=False) if keep else None
+        )
+        return JSONResponse(content, status_code=status)
+
+
+def create_router(service: CenterService) -> APIRouter:
+    router = APIRouter()
+
+    def kiosk(
+        x_kiosk_id: str | None = Header(None, description="the kiosk's id"),
+        authorization: str | None = Header(None, description="Bearer <kiosk secret>"),
+    ) -> Kiosk:
+        secret = None
+        if authorization and authorization.lower().startswith("bearer "):
+            secret = authorization[7:].strip()
+        return service.authenticate_kiosk(x_kiosk_id, secret)
+
+    async def idempotent(
+        request: Request,
+        k: Kiosk = Depends(kiosk),
+        idempotency_key: str | None = Header(None, description="unique per intended action; reuse it to retry"),
+    ) -> Idempotent:
+        body = await request.body()
+        digest = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode() + b"\n" + body).hexdigest()
+        return Idempotent(service, k, idempotency_key or "", digest)
+
+    @router.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        service.ping()
+        return {"status": "ok"}
+
+    @router.post("/v1/sessions", response_model=SessionOpened, responses=ERRORS, tags=["sessions"])
+    def open_session(k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> JSONResponse:
+        """Opens a session and hands out the nonce the card must sign (see `challenge_bytes`)."""
+        return idem.run(lambda: service.open_session(k))
+
+    @router.post(
+        "/v1/sessions/{session_id}/authenticate", response_model=Authenticated, responses=ERRORS, tags=["sessions"]
+    )
+    def authenticate(
+        session_id: str, body: AuthenticateBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
+    ) -> JSONResponse:
+        """Validates the card (JPKI certificate + signature over the challenge, or card-app user id), routes
+        to the resident's municipality and answers its menu."""
+        return idem.run(lambda: service.authenticate(k, session_id, body))
+
+    @router.get("/v1/sessions/{session_id}/menu", response_model=MenuView, responses=ERRORS, tags=["sessions"])
+    def menu(session_id: str, k: Kiosk = Depends(kiosk)) -> MenuView:
+        return service.menu(k, session_id)
+
+    @router.post("/v1/sessions/{session_id}/orders", response_model=OrderQuoted, responses=ERRORS, tags=["orders"])
+    def create_order(
+        session_id: str, body: OrderBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
+    ) -> JSONResponse:
+        return idem.run(lambda: service.create_order(k, session_id, body))
+
+    @router.post("/v1/orders/{order_id}/payments", response_model=PaymentState, responses=ERRORS, tags=["orders"])
+    def pay(
+        order_id: str, body: PaymentBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
+    ) -> JSONResponse:
+        return idem.run(lambda: service.pay(k, order_id, body.coins))
+
+    @router.post("/v1/orders/{order_id}/documents", response_model=Delivery, responses=ERRORS, tags=["orders"])
+    def documents(order_id: str, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> JSONResponse:
+        """Issues the paid order. The answer carries the PDF and is never stored: a retry re-issues, and the
+        issuer voids the order's earlier document, so only the latest job is live."""
+        return idem.run(lambda: service.documents(k, order_id), store=False)
+
+    @router.post("/v1/orders/{order_id}/print-result", response_model=OrderOutcome, responses=ERRORS, tags=["orders"])
+    def print_result(
+        order_id: str, body: PrintResultBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
+    ) -> JSONResponse:
+        return idem.run(lambda: service.print_result(k, order_id, body.job_id, body.ok, body.error))
+
+    @router.post("/v1/orders/{order_id}/cancel", response_model=OrderOutcome, responses=ERRORS, tags=["orders"])
+    def cancel(order_id: str, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> JSONResponse:
+        return idem.run(lambda: service.cancel(k, order_id))
+
+    return router
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(KofuError)
+    async def kofu_error(_request: Request, exc: KofuError) -> JSONResponse:
+        return JSONResponse(error_body(exc), status_code=_status_of(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        body = {"error": "invalid-request", "message_en": detail, "message_ja": "要求の形式が正しくありません。"}
+        return JSONResponse(body, status_code=400)
+
+
+def create_app(service: CenterService) -> FastAPI:
+    app = FastAPI(
+        title="kofu issuance center (証明書交付センター)",
+        version="1",
+        description="The kiosk API: card authentication, routing, order → payment → print → receipt or refund.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(create_router(service))
+    return app

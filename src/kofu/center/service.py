@@ -1,0 +1,1103 @@
+"""Center use cases: kiosk registry, card authentication and routing, order → payment → documents →
+print result, cancel, expiry, idempotency. The issuer is reached only through an `IssuerGateway`.
+
+Every state change of an order happens in one transaction that holds the order's row lock
+(`SELECT … FOR UPDATE` on PostgreSQL; SQLite serialises writers with `BEGIN IMMEDIATE`) and appends its
+audit entry in the same transaction. Calls to the issuer and to the JPKI validator happen outside any
+transaction: an order is first claimed (`issuing`), the issuer is called, and the answer is recorded in a
+second transaction that re-reads the order — if the order was closed meanwhile (timeout), the fresh
+document is voided at once (ARCHITECTURE rule 3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from sqlalchemy import Connection, Engine, RowMapping, delete, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from kofu.center import model
+from kofu.center.gateway import IssuedDocument, IssuerGateway
+from kofu.center.model import OrderStatus
+from kofu.center.protocol import (
+    AuthenticateBody,
+    Authenticated,
+    Delivery,
+    MemberView,
+    MenuEntryView,
+    MenuView,
+    OrderBody,
+    OrderOutcome,
+    OrderQuoted,
+    PaymentState,
+    PrintJob,
+    Receipt,
+    RefusalView,
+    SessionOpened,
+    b64,
+    challenge_bytes,
+    unb64,
+)
+from kofu.center.store import audit, idempotency, kiosks, nonces, orders, payments, sessions, stores
+from kofu.common.clock import Clock
+from kofu.common.errors import KofuError
+from kofu.common.ids import new_id
+from kofu.db.audit import AuditLog, Problem
+from kofu.issuer.eligibility import IssueRequest, Refusal
+from kofu.issuer.service import Menu, NotEligible, number_text
+from kofu.issuer.tenant import CertificateType, IssuanceKind
+from kofu.jpki.validate import FailureReason, Validator
+
+T = TypeVar("T")
+
+
+# ---- errors: each with an HTTP status, a stable code and ja/en messages ----
+
+
+class CenterError(KofuError):
+    def __init__(
+        self, status: int, code: str, message_en: str, message_ja: str, refusals: Sequence[RefusalView] = ()
+    ) -> None:
+        super().__init__(message_en, message_ja, code=code)
+        self.status = status
+        self.refusals = list(refusals)
+
+
+def _err(status: int, code: str, en: str, ja: str) -> CenterError:
+    return CenterError(status, code, en, ja)
+
+
+def unauthorized() -> CenterError:
+    return _err(
+        401,
+        "kiosk-unauthorized",
+        "Unknown kiosk or wrong credential.",
+        "登録されていない端末か、認証情報が誤っています。",
+    )
+
+
+def refusal_view(r: Refusal) -> RefusalView:
+    return RefusalView(r.code.value, r.message_en, r.message_ja)
+
+
+def refused(refusals: Sequence[Refusal]) -> CenterError:
+    views = [refusal_view(r) for r in refusals]
+    return CenterError(
+        422, "not-eligible", " ".join(v.message_en for v in views), "".join(v.message_ja for v in views), views
+    )
+
+
+def issuer_unavailable(exc: BaseException) -> CenterError:
+    return _err(
+        503,
+        "issuer-unavailable",
+        f"The municipality's issuing server could not be reached ({type(exc).__name__}). Nothing was charged.",
+        "市区町村の証明書発行サーバに接続できませんでした。料金はかかりません。",
+    )
+
+
+CERT_MESSAGES: dict[FailureReason, tuple[str, str]] = {
+    FailureReason.MALFORMED: (
+        "The card's certificate could not be read.",
+        "カードの電子証明書を読み取れませんでした。",
+    ),
+    FailureReason.UNTRUSTED_ISSUER: (
+        "This card's certificate was not issued by JPKI.",
+        "このカードの電子証明書は公的個人認証サービスのものではありません。",
+    ),
+    FailureReason.BAD_SIGNATURE: ("The card's certificate is forged.", "カードの電子証明書が正しくありません。"),
+    FailureReason.NOT_YET_VALID: (
+        "The card's certificate is not valid yet.",
+        "カードの電子証明書はまだ有効ではありません。",
+    ),
+    FailureReason.EXPIRED: (
+        "The card's certificate has expired. Please renew it at the municipal office.",
+        "カードの電子証明書の有効期限が切れています。市区町村の窓口で更新してください。",
+    ),
+    FailureReason.WRONG_KEY_USAGE: (
+        "This certificate cannot be used for user authentication.",
+        "この電子証明書は利用者証明には使用できません。",
+    ),
+    FailureReason.WRONG_POLICY: (
+        "This certificate cannot be used for user authentication.",
+        "この電子証明書は利用者証明には使用できません。",
+    ),
+    FailureReason.REVOKED: (
+        "The card's certificate has been revoked.",
+        "カードの電子証明書は失効しています。",
+    ),
+    FailureReason.REVOCATION_UNKNOWN: (
+        "The certificate's status could not be checked. Please try again later.",
+        "電子証明書の有効性を確認できませんでした。しばらくしてからお試しください。",
+    ),
+}
+
+
+# ---- settings and values ----
+
+
+@dataclass(frozen=True)
+class CenterSettings:
+    session_idle: timedelta = timedelta(minutes=10)
+    order_timeout: timedelta = timedelta(minutes=5)
+    idempotency_keep: timedelta = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Kiosk:
+    kiosk_id: str
+    store_id: str
+    chain: str
+    municipality: str  # where the store is
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    store_id: str
+    chain: str
+    municipality: str
+    kiosks: tuple[tuple[str, bool], ...]  # (kiosk id, active)
+
+
+@dataclass
+class _Closing:
+    """What to do after a closing transaction commits: void this issuance at the issuer."""
+
+    order_id: str
+    tenant: str
+    number: int | None
+    reason: str
+
+
+def menu_view(menu: Menu) -> MenuView:
+    return MenuView(
+        entries=[
+            MenuEntryView(
+                type=e.type.value,
+                title_ja=e.type.title_ja,
+                available=e.available,
+                refusals=[refusal_view(r) for r in e.refusals],
+                fee_each=e.fee_each,
+                window_fee_each=e.window_fee_each,
+                kinds=[k.value for k in e.kinds],
+                items=list(e.items),
+                fiscal_years=list(e.fiscal_years),
+            )
+            for e in menu.entries
+        ],
+        members=[MemberView(m.resident_id, m.name, m.relationship) for m in menu.members],
+        copies_limit=menu.copies_limit,
+        refusals=[refusal_view(r) for r in menu.refusals],
+    )
+
+
+def _lock(stmt: Any) -> Any:
+    return stmt.with_for_update()  # ignored by SQLite, whose writers are serialised at BEGIN IMMEDIATE
+
+
+def _reason_code(error: str | None, default: str) -> str:
+    """Reasons recorded in the audit log are short codes, never free text."""
+    if error and re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", error):
+        return error
+    return default
+
+
+class CenterService:
+    def __init__(
+        self,
+        engine: Engine,
+        gateway: IssuerGateway,
+        validator: Validator,
+        clock: Clock,
+        settings: CenterSettings | None = None,
+    ) -> None:
+        self.engine = engine
+        self.gateway = gateway
+        self.validator = validator
+        self.clock = clock
+        self.settings = settings or CenterSettings()
+
+    # ---- stores and kiosks ----
+
+    def register_store(self, store_id: str, chain: str, municipality: str) -> None:
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            if conn.execute(select(stores.c.store_id).where(stores.c.store_id == store_id)).first():
+                raise _err(409, "store-exists", f"store {store_id} already exists", f"店舗 {store_id} は登録済みです。")
+            conn.execute(
+                insert(stores).values(store_id=store_id, chain=chain, municipality=municipality, created_at=now)
+            )
+            audit(conn).append("store.registered", now, store=store_id, chain=chain, municipality=municipality)
+
+    def register_kiosk(self, store_id: str, kiosk_id: str) -> str:
+        """Registers a kiosk and returns its secret, which is shown once and stored only as a hash."""
+        now = self.clock.now()
+        secret = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            if not conn.execute(select(stores.c.store_id).where(stores.c.store_id == store_id)).first():
+                raise _err(404, "unknown-store", f"no store {store_id}", f"店舗 {store_id} は登録されていません。")
+            if conn.execute(select(kiosks.c.kiosk_id).where(kiosks.c.kiosk_id == kiosk_id)).first():
+                raise _err(409, "kiosk-exists", f"kiosk {kiosk_id} already exists", f"端末 {kiosk_id} は登録済みです。")
+            conn.execute(
+                insert(kiosks).values(
+                    kiosk_id=kiosk_id, store_id=store_id, secret_sha256=_sha256(secret), active=True, created_at=now
+                )
+            )
+            audit(conn).append("kiosk.registered", now, kiosk=kiosk_id, store=store_id)
+        return secret
+
+    def set_kiosk_active(self, kiosk_id: str, active: bool) -> None:
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            done = conn.execute(update(kiosks).where(kiosks.c.kiosk_id == kiosk_id).values(active=active))
+            if done.rowcount == 0:
+                raise _err(404, "unknown-kiosk", f"no kiosk {kiosk_id}", f"端末 {kiosk_id} は登録されていません。")
+            audit(conn).append("kiosk.activated" if active else "kiosk.deactivated", now, kiosk=kiosk_id)
+
+    def list_stores(self) -> list[StoreInfo]:
+        with self.engine.connect() as conn:
+            ks = conn.execute(select(kiosks).order_by(kiosks.c.kiosk_id)).mappings().all()
+            return [
+                StoreInfo(
+                    s["store_id"],
+                    s["chain"],
+                    s["municipality"],
+                    tuple((k["kiosk_id"], bool(k["active"])) for k in ks if k["store_id"] == s["store_id"]),
+                )
+                for s in conn.execute(select(stores).order_by(stores.c.store_id)).mappings()
+            ]
+
+    def authenticate_kiosk(self, kiosk_id: str | None, secret: str | None) -> Kiosk:
+        if not kiosk_id or not secret:
+            raise unauthorized()
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    select(kiosks, stores.c.chain, stores.c.municipality)
+                    .join(stores, stores.c.store_id == kiosks.c.store_id)
+                    .where(kiosks.c.kiosk_id == kiosk_id)
+                )
+                .mappings()
+                .first()
+            )
+        expected = row["secret_sha256"] if row is not None else _sha256("")
+        if not hmac.compare_digest(expected, _sha256(secret)) or row is None or not row["active"]:
+            raise unauthorized()
+        return Kiosk(row["kiosk_id"], row["store_id"], row["chain"], row["municipality"])
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    # ---- sessions and card authentication ----
+
+    def open_session(self, kiosk: Kiosk) -> SessionOpened:
+        now = self.clock.now()
+        sid = new_id()
+        nonce = b64(secrets.token_bytes(32))
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(sessions).values(
+                    session_id=sid, kiosk_id=kiosk.kiosk_id, status="open", created_at=now, last_seen_at=now
+                )
+            )
+            conn.execute(insert(nonces).values(nonce=nonce, session_id=sid, issued_at=now))
+            audit(conn).append("session.opened", now, session=sid, kiosk=kiosk.kiosk_id, store=kiosk.store_id)
+        return SessionOpened(sid, nonce, now + self.settings.session_idle)
+
+    def authenticate(self, kiosk: Kiosk, session_id: str, body: AuthenticateBody) -> Authenticated:
+        now = self.clock.now()
+        # 1. consume the nonce (committed even when the authentication then fails: one try per nonce)
+        with self.engine.begin() as conn:
+            session = self._session(conn, kiosk, session_id, now, lock=True)
+            nonce_row = conn.execute(_lock(select(nonces).where(nonces.c.session_id == session_id))).mappings().first()
+            if session["status"] != "open" or nonce_row is None or nonce_row["used_at"] is not None:
+                audit(conn).append(
+                    "session.replay", now, session=session_id, kiosk=kiosk.kiosk_id, store=kiosk.store_id
+                )
+                replay = True
+            else:
+                replay = False
+                conn.execute(update(nonces).where(nonces.c.nonce == nonce_row["nonce"]).values(used_at=now))
+                conn.execute(update(sessions).where(sessions.c.session_id == session_id).values(last_seen_at=now))
+        if replay or nonce_row is None:
+            raise _err(
+                409,
+                "nonce-used",
+                "This session's challenge was already used; start again with a new session.",
+                "この認証要求は使用済みです。最初からやり直してください。",
+            )
+        nonce = str(nonce_row["nonce"])
+
+        # 2. who is this card?
+        cert_serial: str | None = None
+        user_id: str | None = None
+        try:
+            if body.method == "jpki":
+                cert_serial = self._check_card(kiosk, session_id, nonce, body, now)
+                link = self.gateway.identify(cert_serial=cert_serial)
+            elif body.method == "card-app":
+                if not body.user_id:
+                    raise _err(400, "invalid-request", "user_id is required", "利用者IDがありません。")
+                user_id = body.user_id
+                link = self.gateway.identify(card_app_user_id=user_id)
+            else:
+                raise _err(400, "invalid-request", "method must be jpki or card-app", "認証方式が不正です。")
+            if link is None:
+                raise _err(
+                    422,
+                    "card-not-registered",
+                    "This card is not registered with any participating municipality.",
+                    "このカードはコンビニ交付に対応した市区町村に登録されていません。",
+                )
+            menu = self._call(
+                lambda: self.gateway.menu(
+                    link.tenant, link.resident_id, at=now, cert_serial=cert_serial, card_app_user_id=user_id
+                )
+            )
+            if menu.refusals:
+                raise refused(menu.refusals)
+        except CenterError as exc:
+            self._record_session(session_id, "refused", now, kiosk, code=exc.code, cert_serial=cert_serial)
+            raise
+        except Exception as exc:
+            self._record_session(session_id, "refused", now, kiosk, code="issuer-unavailable", cert_serial=cert_serial)
+            raise issuer_unavailable(exc) from exc
+        self._record_session(
+            session_id,
+            "authenticated",
+            now,
+            kiosk,
+            method=body.method,
+            tenant=link.tenant,
+            municipality=menu.municipality,
+            resident_id=link.resident_id,
+            cert_serial=cert_serial,
+            card_app_user_id=user_id,
+        )
+        return Authenticated(link.tenant, menu.municipality, menu_view(menu))
+
+    def _check_card(self, kiosk: Kiosk, session_id: str, nonce: str, body: AuthenticateBody, now: datetime) -> str:
+        try:
+            der = unb64(body.certificate or "")
+            signature = unb64(body.signature or "")
+        except ValueError:
+            raise _err(
+                400, "invalid-request", "certificate and signature must be base64", "証明書または署名の形式が不正です。"
+            ) from None
+        validation = self.validator.validate(der, at=now, purpose="auth")
+        if not validation.ok:
+            assert validation.reason is not None
+            en, ja = CERT_MESSAGES[validation.reason]
+            status = 503 if validation.reason is FailureReason.REVOCATION_UNKNOWN else 422
+            raise CenterError(status, validation.reason.value, en, ja)
+        cert = validation.certificate
+        assert cert is not None and validation.serial is not None
+        if not _signature_ok(cert, signature, challenge_bytes(session_id, kiosk.kiosk_id, nonce)):
+            raise _err(
+                401,
+                "signature-invalid",
+                "The card's signature does not match this session. Please place the card again.",
+                "カードの署名を確認できませんでした。もう一度カードを置いてください。",
+            )
+        return validation.serial
+
+    def _record_session(self, session_id: str, status: str, now: datetime, kiosk: Kiosk, **values: Any) -> None:
+        code = values.pop("code", None)
+        with self.engine.begin() as conn:
+            fields = {k: v for k, v in values.items() if k != "method" or v is not None}
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.session_id == session_id)
+                .values(status=status, last_seen_at=now, **fields)
+            )
+            audit(conn).append(
+                f"session.{status}",
+                now,
+                session=session_id,
+                kiosk=kiosk.kiosk_id,
+                store=kiosk.store_id,
+                tenant=values.get("tenant"),
+                cert_serial=values.get("cert_serial"),
+                method=values.get("method"),
+                outcome=code,
+            )
+
+    def _session(self, conn: Connection, kiosk: Kiosk, session_id: str, now: datetime, *, lock: bool) -> RowMapping:
+        stmt = select(sessions).where(sessions.c.session_id == session_id)
+        row = conn.execute(_lock(stmt) if lock else stmt).mappings().first()
+        if row is None:
+            raise _err(404, "unknown-session", "No such session.", "セッションが見つかりません。")
+        if row["kiosk_id"] != kiosk.kiosk_id:
+            raise _err(
+                403, "foreign-session", "This session belongs to another kiosk.", "このセッションは別の端末のものです。"
+            )
+        if row["status"] == "expired" or model.is_stale(row["last_seen_at"], now, self.settings.session_idle):
+            raise _err(
+                410,
+                "session-expired",
+                "The session has expired. Please start again.",
+                "セッションの有効期限が切れました。最初からやり直してください。",
+            )
+        return row
+
+    def _authenticated_session(self, kiosk: Kiosk, session_id: str) -> RowMapping:
+        now = self.clock.now()
+        try:
+            with self.engine.begin() as conn:
+                row = self._session(conn, kiosk, session_id, now, lock=True)
+                if row["status"] != "authenticated":
+                    raise _err(
+                        409,
+                        "not-authenticated",
+                        "The card has not been authenticated in this session.",
+                        "カードの認証が済んでいません。",
+                    )
+                conn.execute(update(sessions).where(sessions.c.session_id == session_id).values(last_seen_at=now))
+                return row
+        except CenterError as exc:
+            if exc.status == 410:
+                self.expire(now, session_id=session_id)
+            raise
+
+    def menu(self, kiosk: Kiosk, session_id: str) -> MenuView:
+        s = self._authenticated_session(kiosk, session_id)
+        menu = self._call(
+            lambda: self.gateway.menu(
+                s["tenant"],
+                s["resident_id"],
+                at=self.clock.now(),
+                cert_serial=s["cert_serial"],
+                card_app_user_id=s["card_app_user_id"],
+            )
+        )
+        return menu_view(menu)
+
+    # ---- orders ----
+
+    def create_order(self, kiosk: Kiosk, session_id: str, body: OrderBody) -> OrderQuoted:
+        s = self._authenticated_session(kiosk, session_id)
+        now = self.clock.now()
+        try:
+            request = IssueRequest(
+                tenant=s["tenant"],
+                resident_id=s["resident_id"],
+                type=CertificateType(body.type),
+                kind=IssuanceKind(body.kind),
+                members=tuple(body.members),
+                items=tuple(body.items),
+                copies=body.copies,
+                fiscal_year=body.fiscal_year,
+            )
+        except ValueError as exc:
+            raise _err(
+                400,
+                "invalid-request",
+                f"unknown certificate type or kind: {exc}",
+                "証明書の種類または交付種別が不正です。",
+            ) from None
+        try:
+            quote = self.gateway.quote(
+                request, at=now, cert_serial=s["cert_serial"], card_app_user_id=s["card_app_user_id"]
+            )
+        except NotEligible as exc:
+            with self.engine.begin() as conn:
+                audit(conn).append(
+                    "order.refused",
+                    now,
+                    session=session_id,
+                    kiosk=kiosk.kiosk_id,
+                    store=kiosk.store_id,
+                    tenant=s["tenant"],
+                    cert_serial=s["cert_serial"],
+                    type=request.type.value,
+                    outcome=",".join(r.code.value for r in exc.refusals),
+                )
+            raise refused(exc.refusals) from None
+        except KofuError as exc:
+            raise issuer_unavailable(exc) from exc
+        except Exception as exc:
+            raise issuer_unavailable(exc) from exc
+        oid = new_id()
+        total = quote.fee_each * quote.copies
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(orders).values(
+                    order_id=oid,
+                    session_id=session_id,
+                    kiosk_id=kiosk.kiosk_id,
+                    store_id=kiosk.store_id,
+                    tenant=s["tenant"],
+                    resident_id=s["resident_id"],
+                    cert_serial=s["cert_serial"],
+                    card_app_user_id=s["card_app_user_id"],
+                    type=request.type.value,
+                    kind=request.kind.value,
+                    members=json.dumps(list(request.members)),
+                    items=json.dumps(list(request.items)),
+                    copies=quote.copies,
+                    fiscal_year=request.fiscal_year,
+                    fee_each=quote.fee_each,
+                    total=total,
+                    paid=0,
+                    refunded=0,
+                    change=0,
+                    status=OrderStatus.QUOTED.value,
+                    void_pending=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            audit(conn).append(
+                "order.quoted",
+                now,
+                order=oid,
+                session=session_id,
+                kiosk=kiosk.kiosk_id,
+                store=kiosk.store_id,
+                tenant=s["tenant"],
+                cert_serial=s["cert_serial"],
+                type=request.type.value,
+                copies=quote.copies,
+                fee_each=quote.fee_each,
+                total=total,
+            )
+        return OrderQuoted(oid, OrderStatus.QUOTED.value, quote.fee_each, total, quote.copies)
+
+    def pay(self, kiosk: Kiosk, order_id: str, coins: dict[str, int]) -> PaymentState:
+        parsed = model.parse_coins(coins)
+        amount = model.coin_total(parsed)
+
+        def act(conn: Connection, o: RowMapping, now: datetime) -> PaymentState:
+            status = OrderStatus(o["status"])
+            if status is not OrderStatus.QUOTED:
+                raise _err(
+                    409,
+                    "not-accepting-payment",
+                    f"the order is {status.value}; no payment is accepted",
+                    "この注文は入金を受け付けていません。",
+                )
+            paid = int(o["paid"]) + amount
+            new_status = model.transition(status, OrderStatus.PAID) if paid >= o["total"] else status
+            if amount:
+                conn.execute(
+                    insert(payments).values(
+                        id=new_id(), order_id=order_id, kind="in", amount=amount, coins=_coins_json(parsed), at=now
+                    )
+                )
+            conn.execute(
+                update(orders)
+                .where(orders.c.order_id == order_id)
+                .values(paid=paid, status=new_status.value, updated_at=now)
+            )
+            audit(conn).append(
+                "payment.in",
+                now,
+                order=order_id,
+                kiosk=kiosk.kiosk_id,
+                store=kiosk.store_id,
+                amount=amount,
+                paid=paid,
+                total=int(o["total"]),
+                outcome=new_status.value,
+            )
+            return PaymentState(order_id, paid, int(o["total"]), model.due(int(o["total"]), paid), new_status.value)
+
+        return self._order_action(kiosk, order_id, act)
+
+    def documents(self, kiosk: Kiosk, order_id: str) -> Delivery:
+        """Issues the paid order's certificate. Calling again while delivered re-issues (the issuer voids
+        the earlier document of the order), so a lost answer never leaves two live certificates."""
+
+        def claim(conn: Connection, o: RowMapping, now: datetime) -> RowMapping:
+            status = OrderStatus(o["status"])
+            if status is OrderStatus.QUOTED:
+                raise _err(
+                    409,
+                    "payment-due",
+                    f"Please insert {model.due(o['total'], o['paid'])} yen more.",
+                    f"あと{model.due(o['total'], o['paid'])}円を投入してください。",
+                )
+            if status not in (OrderStatus.PAID, OrderStatus.DELIVERED):
+                raise _err(
+                    409, "order-state", f"the order is {status.value}", f"この注文は現在「{status.value}」です。"
+                )
+            model.transition(status, OrderStatus.ISSUING)
+            conn.execute(
+                update(orders)
+                .where(orders.c.order_id == order_id)
+                .values(status=OrderStatus.ISSUING.value, updated_at=now)
+            )
+            return o
+
+        o = self._order_action(kiosk, order_id, claim)
+        request = IssueRequest(
+            tenant=o["tenant"],
+            resident_id=o["resident_id"],
+            type=CertificateType(o["type"]),
+            kind=IssuanceKind(o["kind"]),
+            members=tuple(json.loads(o["members"])),
+            items=tuple(json.loads(o["items"])),
+            copies=int(o["copies"]),
+            fiscal_year=o["fiscal_year"],
+        )
+        try:
+            doc = self.gateway.issue(
+                request,
+                at=self.clock.now(),
+                order_id=order_id,
+                cert_serial=o["cert_serial"],
+                card_app_user_id=o["card_app_user_id"],
+            )
+        except NotEligible as exc:
+            self._close_after_failure(kiosk, order_id, "refused", ",".join(r.code.value for r in exc.refusals))
+            raise refused(exc.refusals) from None
+        except Exception as exc:
+            self._close_after_failure(kiosk, order_id, "issuer-unavailable", type(exc).__name__)
+            raise issuer_unavailable(exc) from exc
+        return self._deliver(kiosk, order_id, doc)
+
+    def _deliver(self, kiosk: Kiosk, order_id: str, doc: IssuedDocument) -> Delivery:
+        now = self.clock.now()
+        job_id = new_id()
+        late: _Closing | None = None
+        with self.engine.begin() as conn:
+            o = self._lock_order(conn, order_id)
+            if o["status"] != OrderStatus.ISSUING.value:  # closed meanwhile (timeout, cancel): void at once
+                late = _Closing(order_id, doc.tenant, doc.number, "late-delivery")
+                audit(conn).append(
+                    "order.late-delivery",
+                    now,
+                    order=order_id,
+                    tenant=doc.tenant,
+                    number=doc.number,
+                    pdf_sha256=doc.pdf_sha256,
+                )
+            else:
+                conn.execute(
+                    update(orders)
+                    .where(orders.c.order_id == order_id)
+                    .values(
+                        status=OrderStatus.DELIVERED.value,
+                        number=doc.number,
+                        document_sha256=doc.pdf_sha256,
+                        job_id=job_id,
+                        issued_at=now,
+                        updated_at=now,
+                    )
+                )
+                audit(conn).append(
+                    "order.delivered",
+                    now,
+                    order=order_id,
+                    session=o["session_id"],
+                    kiosk=kiosk.kiosk_id,
+                    store=kiosk.store_id,
+                    tenant=doc.tenant,
+                    cert_serial=o["cert_serial"],
+                    number=doc.number,
+                    pdf_sha256=doc.pdf_sha256,
+                    copies=doc.copies,
+                    total=int(o["total"]),
+                    paid=int(o["paid"]),
+                )
+        if late is not None:
+            self._void(late)
+            raise _err(
+                410,
+                "order-expired",
+                "The order timed out; the payment was refunded.",
+                "時間切れのため注文を取り消し、返金しました。",
+            )
+        job = PrintJob(job_id, order_id, o["cert_serial"], doc.pdf_sha256, doc.copies, b64(doc.pdf))
+        return Delivery(order_id, OrderStatus.DELIVERED.value, [job])
+
+    def _close_after_failure(self, kiosk: Kiosk, order_id: str, reason: str, outcome: str) -> None:
+        closing: _Closing | None = None
+        with self.engine.begin() as conn:
+            o = self._lock_order(conn, order_id)
+            if o["status"] == OrderStatus.ISSUING.value:
+                closing = self._close(conn, o, self.clock.now(), reason, outcome=outcome)
+        if closing is not None:
+            self._void(closing)
+
+    def print_result(
+        self, kiosk: Kiosk, order_id: str, job_id: str, ok: bool, error: str | None = None
+    ) -> OrderOutcome:
+        def act(conn: Connection, o: RowMapping, now: datetime) -> tuple[OrderOutcome, _Closing | None]:
+            status = OrderStatus(o["status"])
+            if status is not OrderStatus.DELIVERED:
+                raise _err(
+                    409,
+                    "order-state",
+                    f"the order is {status.value}; no print job is pending",
+                    "印刷待ちの証明書はありません。",
+                )
+            if job_id != o["job_id"]:
+                raise _err(
+                    409,
+                    "job-mismatch",
+                    "This print job does not belong to the order's current document.",
+                    "印刷ジョブが注文と一致しません。",
+                )
+            if not ok:
+                reason = _reason_code(error, "print-failed")
+                closing = self._close(conn, o, now, "print-failed", outcome=reason)
+                return OrderOutcome(order_id, OrderStatus.REFUNDED.value, refund=int(o["paid"])), closing
+            model.transition(status, OrderStatus.COMPLETED)
+            change = model.change(int(o["total"]), int(o["paid"]))
+            if change:
+                conn.execute(
+                    insert(payments).values(
+                        id=new_id(),
+                        order_id=order_id,
+                        kind="change",
+                        amount=change,
+                        coins=_coins_json(model.change_coins(change)),
+                        at=now,
+                    )
+                )
+            conn.execute(
+                update(orders)
+                .where(orders.c.order_id == order_id)
+                .values(status=OrderStatus.COMPLETED.value, change=change, updated_at=now, closed_at=now)
+            )
+            audit(conn).append(
+                "order.completed",
+                now,
+                order=order_id,
+                kiosk=kiosk.kiosk_id,
+                store=kiosk.store_id,
+                tenant=o["tenant"],
+                cert_serial=o["cert_serial"],
+                number=o["number"],
+                pdf_sha256=o["document_sha256"],
+                total=int(o["total"]),
+                paid=int(o["paid"]),
+                change=change,
+            )
+            session = conn.execute(
+                select(sessions.c.municipality).where(sessions.c.session_id == o["session_id"])
+            ).scalar_one()
+            receipt = Receipt(
+                order_id=order_id,
+                municipality=str(session or o["tenant"]),
+                title_ja=CertificateType(o["type"]).title_ja,
+                copies=int(o["copies"]),
+                fee_each=int(o["fee_each"]),
+                total=int(o["total"]),
+                paid=int(o["paid"]),
+                change=change,
+                issued_at=o["issued_at"],
+                number=number_text(o["tenant"], int(o["number"])),
+            )
+            return OrderOutcome(order_id, OrderStatus.COMPLETED.value, change=change, receipt=receipt), None
+
+        outcome, closing = self._order_action(kiosk, order_id, act)
+        if closing is not None:
+            self._void(closing)
+        return outcome
+
+    def cancel(self, kiosk: Kiosk, order_id: str) -> OrderOutcome:
+        def act(conn: Connection, o: RowMapping, now: datetime) -> tuple[OrderOutcome, _Closing | None]:
+            status = OrderStatus(o["status"])
+            if status is OrderStatus.ISSUING:
+                raise _err(
+                    409, "issuing", "The certificate is being issued; cancel after it arrives.", "証明書を発行中です。"
+                )
+            if status.final:
+                raise _err(
+                    409,
+                    "order-closed",
+                    f"the order is already {status.value}",
+                    f"この注文は既に「{status.value}」です。",
+                )
+            closing = self._close(conn, o, now, "cancelled", outcome="cancelled")
+            refund = int(o["paid"])
+            return OrderOutcome(order_id, model.end_without_issuing(refund).value, refund=refund), closing
+
+        outcome, closing = self._order_action(kiosk, order_id, act)
+        if closing is not None:
+            self._void(closing)
+        return outcome
+
+    # ---- order plumbing ----
+
+    def _lock_order(self, conn: Connection, order_id: str) -> RowMapping:
+        row = conn.execute(_lock(select(orders).where(orders.c.order_id == order_id))).mappings().first()
+        if row is None:
+            raise _err(404, "unknown-order", "No such order.", "注文が見つかりません。")
+        return row
+
+    def _order_action(self, kiosk: Kiosk, order_id: str, act: Callable[[Connection, RowMapping, datetime], T]) -> T:
+        """Runs `act` on the locked order, after the ownership and expiry checks. An order past its timeout
+        is closed (refund, void) and answered with 410."""
+        now = self.clock.now()
+        expired: _Closing | None = None
+        with self.engine.begin() as conn:
+            o = self._lock_order(conn, order_id)
+            if o["kiosk_id"] != kiosk.kiosk_id:
+                raise _err(
+                    403, "foreign-order", "This order belongs to another kiosk.", "この注文は別の端末のものです。"
+                )
+            status = OrderStatus(o["status"])
+            if status.final and o["close_reason"] == "timeout":
+                raise _gone()
+            if not status.final and model.is_stale(o["updated_at"], now, self.settings.order_timeout):
+                expired = self._close(conn, o, now, "timeout", outcome="timeout")
+            else:
+                result = act(conn, o, now)
+                conn.execute(update(sessions).where(sessions.c.session_id == o["session_id"]).values(last_seen_at=now))
+        if expired is not None:
+            self._void(expired)
+            raise _gone()
+        return result
+
+    def _close(self, conn: Connection, o: RowMapping, now: datetime, reason: str, *, outcome: str) -> _Closing:
+        """Ends an order short of completion inside the caller's transaction: refunds everything paid and
+        marks an issued document for voiding (done right after commit; retried by `expire`)."""
+        paid = int(o["paid"])
+        status = model.end_without_issuing(paid)
+        model.transition(OrderStatus(o["status"]), status)
+        if paid:
+            conn.execute(
+                insert(payments).values(
+                    id=new_id(),
+                    order_id=o["order_id"],
+                    kind="refund",
+                    amount=paid,
+                    coins=_coins_json(model.change_coins(paid)),
+                    at=now,
+                )
+            )
+        issued = o["number"] is not None
+        conn.execute(
+            update(orders)
+            .where(orders.c.order_id == o["order_id"])
+            .values(
+                status=status.value,
+                refunded=paid,
+                close_reason=reason,
+                void_pending=issued,
+                updated_at=now,
+                closed_at=now,
+            )
+        )
+        audit(conn).append(
+            f"order.{status.value}",
+            now,
+            order=o["order_id"],
+            kiosk=o["kiosk_id"],
+            store=o["store_id"],
+            tenant=o["tenant"],
+            cert_serial=o["cert_serial"],
+            number=o["number"],
+            pdf_sha256=o["document_sha256"],
+            paid=paid,
+            refund=paid,
+            outcome=outcome,
+        )
+        return _Closing(o["order_id"], o["tenant"], o["number"], reason)
+
+    def _void(self, closing: _Closing) -> None:
+        """Voids the order's issuance at the issuer; on failure the order keeps `void_pending` for `expire`."""
+        if closing.number is None:
+            return
+        try:
+            self.gateway.void(closing.tenant, closing.number, reason=closing.reason)
+        except Exception:
+            return
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            conn.execute(update(orders).where(orders.c.order_id == closing.order_id).values(void_pending=False))
+            audit(conn).append(
+                "order.voided",
+                now,
+                order=closing.order_id,
+                tenant=closing.tenant,
+                number=closing.number,
+                outcome=closing.reason,
+            )
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except NotEligible as exc:
+            raise refused(exc.refusals) from None
+        except CenterError:
+            raise
+        except Exception as exc:
+            raise issuer_unavailable(exc) from exc
+
+    # ---- expiry ----
+
+    def expire(self, now: datetime | None = None, *, session_id: str | None = None) -> list[str]:
+        """Closes idle sessions and stale orders (refund + void, atomically per order) and retries pending
+        voids. Returns the ids of the orders it closed."""
+        now = now or self.clock.now()
+        idle_before = now - self.settings.session_idle
+        stale_before = now - self.settings.order_timeout
+        live = [
+            OrderStatus.QUOTED.value,
+            OrderStatus.PAID.value,
+            OrderStatus.ISSUING.value,
+            OrderStatus.DELIVERED.value,
+        ]
+        with self.engine.begin() as conn:
+            q = select(sessions.c.session_id).where(
+                sessions.c.status.in_(["open", "authenticated"]), sessions.c.last_seen_at <= idle_before
+            )
+            if session_id is not None:
+                q = q.where(sessions.c.session_id == session_id)
+            for (sid,) in conn.execute(q).all():
+                conn.execute(update(sessions).where(sessions.c.session_id == sid).values(status="expired"))
+                audit(conn).append("session.expired", now, session=sid)
+            expired_sessions = select(sessions.c.session_id).where(sessions.c.status == "expired")
+            oq = select(orders.c.order_id).where(
+                orders.c.status.in_(live),
+                (orders.c.updated_at <= stale_before) | orders.c.session_id.in_(expired_sessions),
+            )
+            if session_id is not None:
+                oq = oq.where(orders.c.session_id == session_id)
+            candidates = [r[0] for r in conn.execute(oq).all()]
+            conn.execute(delete(idempotency).where(idempotency.c.created_at < now - self.settings.idempotency_keep))
+        closed: list[str] = []
+        for oid in candidates:
+            closing: _Closing | None = None
+            with self.engine.begin() as conn:
+                o = self._lock_order(conn, oid)
+                if o["status"] in live:  # re-checked under the lock: another process may have acted
+                    closing = self._close(conn, o, now, "timeout", outcome="timeout")
+            if closing is not None:
+                closed.append(oid)
+                self._void(closing)
+        with self.engine.connect() as conn:
+            pending = conn.execute(
+                select(orders.c.order_id, orders.c.tenant, orders.c.number, orders.c.close_reason).where(
+                    orders.c.void_pending.is_(True)
+                )
+            ).all()
+        for oid, tenant, number, reason in pending:
+            self._void(_Closing(oid, tenant, number, reason or "timeout"))
+        return closed
+
+    # ---- idempotency ----
+
+    def idempotency_begin(self, kiosk_id: str, key: str, request_sha256: str) -> tuple[int, str] | None:
+        """None: go ahead (the key is now held). Otherwise the stored (status, JSON) to answer again.
+        Same key with another request: 409 `idempotency-key-reused`; still running: 409 `in-progress`."""
+        if not key or len(key) > 128:
+            raise _err(
+                400,
+                "idempotency-key-required",
+                "An Idempotency-Key header (1–128 characters) is required.",
+                "Idempotency-Key ヘッダが必要です。",
+            )
+        now = self.clock.now()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(idempotency).values(
+                        kiosk_id=kiosk_id, key=key, request_sha256=request_sha256, created_at=now
+                    )
+                )
+            return None
+        except IntegrityError:
+            pass
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(select(idempotency).where(idempotency.c.kiosk_id == kiosk_id, idempotency.c.key == key))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return self.idempotency_begin(kiosk_id, key, request_sha256)
+        if row["request_sha256"] != request_sha256:
+            raise _err(
+                409,
+                "idempotency-key-reused",
+                "This Idempotency-Key was used for another request.",
+                "この Idempotency-Key は別の要求に使用済みです。",
+            )
+        if row["status_code"] is None:
+            raise _err(409, "in-progress", "The same request is still being processed.", "同じ要求を処理中です。")
+        if row["response"] is None:
+            return None  # answers that carry a document are never stored: the request runs again
+        return int(row["status_code"]), str(row["response"])
+
+    def idempotency_finish(self, kiosk_id: str, key: str, status_code: int, response: str | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(idempotency)
+                .where(idempotency.c.kiosk_id == kiosk_id, idempotency.c.key == key)
+                .values(status_code=status_code, response=response)
+            )
+
+    def idempotency_abort(self, kiosk_id: str, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(idempotency).where(
+                    idempotency.c.kiosk_id == kiosk_id, idempotency.c.key == key, idempotency.c.status_code.is_(None)
+                )
+            )
+
+    # ---- audit ----
+
+    def verify_audit(self) -> list[Problem]:
+        return verify_center_audit(self.engine)
+
+    def money_balance(self, order_id: str) -> dict[str, int]:
+        """Coins in, refunds and change recorded for an order (for reconciliation and tests)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(payments.c.kind, payments.c.amount).where(payments.c.order_id == order_id)).all()
+        out = {"in": 0, "refund": 0, "change": 0}
+        for kind, amount in rows:
+            out[kind] += int(amount)
+        return out
+
+
+def verify_center_audit(engine: Engine) -> list[Problem]:
+    from kofu.center.store import center_audit
+
+    with engine.connect() as conn:
+        return AuditLog(conn, center_audit).verify()
+
+
+def _gone() -> CenterError:
+    return _err(
+        410,
+        "order-expired",
+        "The order timed out; any payment was refunded.",
+        "時間切れのため注文を取り消しました。投入金額は返金します。",
+    )
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _coins_json(coins: dict[int, int]) -> str:
+    return json.dumps({str(k): v for k, v in sorted(coins.items())}, sort_keys=True)
+
+
+def _signature_ok(cert: x509.Certificate, signature: bytes, data: bytes) -> bool:
+    key = cert.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        return False
+    try:
+        key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
