@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from kofu.common.clock import JST, Clock
 from kofu.common.errors import KofuError, NotFound
 from kofu.common.ids import new_id
+from kofu.issuer import audit
 from kofu.issuer import keys as keystore
 from kofu.issuer.compose import compose, document_digest
 from kofu.issuer.eligibility import (
@@ -254,10 +255,9 @@ class IssuerService:
             assert facts.resident is not None
             quote = self._quote(tenant, request, today)
             store = IssuerStore(conn)
-            if order_id is not None:
-                earlier = store.live_for_order(order_id)
-                if earlier is not None:  # a retried call: never two live certificates for one order
-                    store.void(earlier.id, moment, "retried")
+            earlier = store.live_for_order(order_id) if order_id is not None else None
+            if earlier is not None:  # a retried call: never two live certificates for one order
+                store.void(earlier.id, moment, "retried")
             number = store.next_number(tenant.code)
             doc = compose(
                 tenant,
@@ -289,6 +289,10 @@ class IssuerService:
                 status="issued",
             )
             store.add(record)
+            # audit entries last: the log's lock is always the last one a transaction takes (no deadlock)
+            if earlier is not None:
+                audit.record_voided(conn, earlier.tenant, earlier.number, "retried", moment)
+            audit.record_issued(conn, record)
         try:
             pdf = produce(_with_statement(doc, statement), keys.signing)
         except Exception:
@@ -363,7 +367,9 @@ class IssuerService:
             record = store.get(tenant, number)
             if record is None:
                 raise NotFound(f"no issuance {number_text(tenant, number)}", f"発行番号 {number} の記録がありません")
-            store.void(record.id, self.clock.now(), reason)
+            now = self.clock.now()
+            if store.void(record.id, now, reason):
+                audit.record_voided(conn, tenant, number, reason, now)
             voided = store.get(tenant, number)
         assert voided is not None
         return voided

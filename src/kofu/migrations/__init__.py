@@ -25,6 +25,7 @@ def alembic_config(engine: Engine | None = None) -> Config:
 def load_all_tables() -> None:
     """Import every actor's store; each defines its tables on `kofu.db.metadata`."""
     import kofu.center.store
+    import kofu.issuer.audit
     import kofu.issuer.store
     import kofu.jpki.store
     import kofu.registry.store  # noqa: F401
