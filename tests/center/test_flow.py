@@ -54,3 +54,30 @@ def test_happy_path_for_every_certificate_type(rig: Rig, ctype: str, extra: dict
     assert done.receipt.number == f"282286-{verdict.number:07d}"
     assert rig.service.money_balance(quoted.order_id) == {"in": 800, "refund": 0, "change": 300}
     assert rig.service.verify_audit() == []
+
+
+def test_openapi_and_health(rig: Rig) -> None:
+    http = rig.kiosk().http
+    assert http.get("/healthz").json() == {"status": "ok"}
+    paths = http.get("/openapi.json").json()["paths"]
+    assert {
+        "/v1/sessions",
+        "/v1/sessions/{session_id}/authenticate",
+        "/v1/sessions/{session_id}/menu",
+        "/v1/sessions/{session_id}/orders",
+        "/v1/orders/{order_id}/payments",
+        "/v1/orders/{order_id}/documents",
+        "/v1/orders/{order_id}/print-result",
+        "/v1/orders/{order_id}/cancel",
+    } <= set(paths)
+
+
+def test_card_app_method_is_routed_and_refused_where_the_tenant_does_not_accept_it(rig: Rig) -> None:
+    from kofu.center.client import CenterRefused
+
+    center = rig.kiosk()
+    rig.card("R1")
+    opened = center.open_session()
+    with pytest.raises(CenterRefused) as info:
+        center.authenticate_card_app(opened.session_id, rig.cards["R1"].user_id)
+    assert [r.code for r in info.value.refusals] == ["method-not-accepted"]

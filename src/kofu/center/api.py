@@ -115,9 +115,12 @@ def create_router(service: CenterService) -> APIRouter:
         return Idempotent(service, k, idempotency_key or "", digest)
 
     @router.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        service.ping()
-        return {"status": "ok"}
+    def healthz() -> JSONResponse:
+        try:
+            service.ping()
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "detail": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @router.post("/v1/sessions", response_model=SessionOpened, responses=ERRORS, tags=["sessions"])
     def open_session(k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> JSONResponse:

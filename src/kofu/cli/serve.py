@@ -31,3 +31,50 @@ def jpki(
     public_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     a = authority(container(), base_url or f"http://{public_host}:{port}")
     uvicorn.run(create_app(a), host=host, port=port)
+
+
+@app.command("center")
+def center(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8001, help="port to listen on"),
+    issuer_url: str | None = typer.Option(
+        None, help="the issuing server (mutual TLS with KOFU_HOME/keys certificates); default: in-process"
+    ),
+    jpki_url: str | None = typer.Option(None, help="the JPKI OCSP/CRL service; default: in-process authority"),
+) -> None:
+    """The issuance center (証明書交付センター): the kiosk API."""
+    import uvicorn
+
+    from kofu.center.api import create_app
+    from kofu.cli.center import center_service
+
+    service = center_service(container(), issuer_url=issuer_url, jpki_url=jpki_url)
+    uvicorn.run(create_app(service), host=host, port=port)
+
+
+@app.command("issuer")
+def issuer(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8002, help="port to listen on"),
+) -> None:
+    """The issuing server (証明発行サーバ), for the center only: HTTPS with a required client certificate
+    from the private CA in KOFU_HOME/keys/mtls (made by `kofu pki init`, created here when missing)."""
+    import ssl
+
+    import uvicorn
+
+    from kofu.issuer.api import create_app, tls_protocol
+    from kofu.issuer.pki import ensure_pki
+
+    c = container()
+    files = ensure_pki(c.settings.keys_dir)
+    uvicorn.run(
+        create_app(c.issuer),
+        host=host,
+        port=port,
+        http=tls_protocol(),
+        ssl_certfile=str(files.issuer_cert),
+        ssl_keyfile=str(files.issuer_key),
+        ssl_ca_certs=str(files.ca_cert),
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+    )
