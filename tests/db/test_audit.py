@@ -62,3 +62,16 @@ def test_swapped_entries_are_found(log_engine: Engine) -> None:
 def test_personal_data_shaped_values_are_refused(log_engine: Engine) -> None:
     with log_engine.begin() as conn, pytest.raises(TypeError):
         AuditLog(conn, log_table).append("issued", AT, resident={"name": "加東　太郎"})
+
+
+def test_concurrent_appends_from_many_connections_keep_one_chain(log_engine: Engine) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def append(i: int) -> int:
+        with log_engine.begin() as conn:
+            return AuditLog(conn, log_table).append("issued", AT, order_id=f"c{i}")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        seqs = list(pool.map(append, range(40)))
+    assert sorted(seqs) == list(range(6, 46))
+    assert problems(log_engine) == []

@@ -5,8 +5,9 @@ holds ids and hashes only — never personal data: callers pass order ids, issua
 serials, document hashes, outcomes. `verify` recomputes the chain and says which entry was changed,
 deleted or moved.
 
-Appends serialise on the log's last row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite writers are
-already serialised), so any number of processes may append to one log.
+Appends serialise per log with a transaction-scoped advisory lock on PostgreSQL (SQLite writers are
+already serialised by BEGIN IMMEDIATE), so any number of processes may append to one log: locking the
+last row would not do, since two waiters would both read the same predecessor, and an empty log has no row.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, Connection, Integer, String, Table, Text, insert, select
+from sqlalchemy import Column, Connection, Integer, String, Table, Text, insert, select, text
 
 from kofu.db.base import metadata
 from kofu.db.types import UTCDateTime
@@ -69,10 +70,9 @@ class AuditLog:
 
     def append(self, kind: str, at: datetime, **data: object) -> int:
         t = self.table
-        last_stmt = select(t.c.seq, t.c.hash).order_by(t.c.seq.desc()).limit(1)
         if self.conn.dialect.name == "postgresql":
-            last_stmt = last_stmt.with_for_update()
-        last = self.conn.execute(last_stmt).first()
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"kofu-audit:{t.name}"})
+        last = self.conn.execute(select(t.c.seq, t.c.hash).order_by(t.c.seq.desc()).limit(1)).first()
         seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
         body = canonical(data)
         digest = entry_hash(seq, at, kind, body, prev)
