@@ -35,11 +35,9 @@ def kiosk() -> None:
 
 def in_process_center(c: Container) -> Any:
     """The center service of this deployment, in this process (the issuer reached in-process too)."""
-    from kofu.center.gateway import InProcessGateway
-    from kofu.center.service import CenterService
-    from kofu.jpki import in_process_validator
+    from kofu.web import center_service
 
-    return CenterService(c.engine, InProcessGateway(c.issuer), in_process_validator(c.authority), c.clock)
+    return center_service(c)
 
 
 def demo_kiosk(c: Container, service: Any) -> tuple[str, str]:

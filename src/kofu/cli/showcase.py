@@ -36,8 +36,11 @@ def _open_moment(now: datetime, ctype: CertificateType) -> datetime:
 def demo(
     population: int = typer.Option(40_000, help="Kato City residents to generate on the first run"),
     out: Path = typer.Option(None, help="where to write the sample certificates (default KOFU_HOME/demo/out)"),
+    port: int = typer.Option(8000, help="serve the web app (center API, /verify/, /jpki) on 127.0.0.1:PORT"),
+    no_serve: bool = typer.Option(False, "--no-serve", help="only run the console showcase, then exit"),
 ) -> None:
-    """Set up demo data (first run), issue and verify one certificate of each type, run the confirmation test."""
+    """Set up demo data (first run), issue and verify one certificate of each type, run the confirmation test,
+    then serve every actor on one port until Ctrl-C (unless --no-serve)."""
     from kofu.cli.demo import demo_data
 
     c = container()
@@ -103,3 +106,29 @@ def demo(
         )
     if not all(r.ok for r in results):
         raise typer.Exit(1)
+    if not no_serve:
+        _serve(port, eligible)
+
+
+def _serve(port: int, eligible: dict[str, str]) -> None:
+    """The one-process web app on 127.0.0.1:PORT until Ctrl-C."""
+    import uvicorn
+
+    from kofu.cli.kiosk import demo_kiosk
+    from kofu.web import center_service, create_web_app
+
+    c = container()
+    service = center_service(c)
+    kiosk_id, secret = demo_kiosk(c, service)
+    base = f"http://127.0.0.1:{port}"
+    console.rule(f"serving on {base} (Ctrl-C to stop)")
+    console.print(f"  verification page   [bold]{base}/verify/[/]")
+    console.print(f"  center API (kiosks) [bold]{base}/v1/…[/]  OpenAPI [bold]{base}/docs[/]")
+    console.print(f"  JPKI authority      [bold]{base}/jpki/…[/]   health [bold]{base}/healthz[/]")
+    if eligible.get("card"):
+        console.print(
+            "  a kiosk customer:   "
+            f"[bold]kofu kiosk run --center {base} --kiosk-id {kiosk_id} --secret {secret} "
+            f"--card {eligible['card']} --pin {eligible['pin']} --type juminhyo --pay 500 --out /tmp/kofu-tray[/]"
+        )
+    uvicorn.run(create_web_app(c, service), host="127.0.0.1", port=port, log_level="info")
