@@ -13,7 +13,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    text,
 )
 
 from kofu.db import metadata
@@ -125,13 +124,6 @@ idempotency = Table(
 
 center_audit = audit_table("center_audit")
 
-AUDIT_LOCK = 0x6B6F6675  # "kofu": one advisory lock serialises appends to center_audit on PostgreSQL
-
-
 def audit(conn: Connection) -> AuditLog:
-    """The center audit log inside `conn`'s transaction. On PostgreSQL an advisory transaction lock is
-    taken first: `SELECT … ORDER BY seq DESC LIMIT 1 FOR UPDATE` alone lets two waiting writers read the
-    same last row (and the empty table has no row to lock), so both would pick the same next seq."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
+    """The center audit log inside `conn`'s transaction (appends serialise inside AuditLog)."""
     return AuditLog(conn, center_audit)
