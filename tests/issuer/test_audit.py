@@ -134,3 +134,13 @@ def test_kofu_audit_verify(world: World, monkeypatch: pytest.MonkeyPatch) -> Non
     bad = runner.invoke(audit_cli.app, ["verify"])
     assert bad.exit_code == 1
     assert "issuer: entry 3: changed" in bad.output
+
+
+def test_a_time_in_jst_still_verifies(world: World) -> None:
+    """The center passes `at` in JST; the database hands times back in UTC — the chain must not care."""
+    from .conftest import NOW
+
+    issued = world.issuer.issue(IssueRequest(T, "R1", CertificateType.JUMINHYO), at=NOW, order_id="O-1")
+    world.issuer.issue(IssueRequest(T, "R1", CertificateType.JUMINHYO), at=NOW, order_id="O-1")  # retried
+    assert audit.verify(world.engine) == (3, [])
+    assert issued.record.issued_at.utcoffset() is not None

@@ -8,9 +8,9 @@ the channel, the void reason) — never a name, address, birth date or resident 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from kofu.db.audit import AuditLog, Problem, audit_table
 from kofu.issuer.store import IssuanceRecord
@@ -21,27 +21,20 @@ ISSUED = "issued"
 VOIDED = "voided"
 
 
-AUDIT_LOCK = 0x6B6F6669  # "kofi": one advisory lock serialises appends to issuer_audit on PostgreSQL
-
-
 def log(conn: Connection) -> AuditLog:
-    """The issuer audit log inside `conn`'s transaction (reading needs no lock)."""
+    """The issuer audit log inside `conn`'s transaction. `AuditLog.append` takes the log's advisory lock
+    on PostgreSQL; callers append as the last thing in their transaction, so it is always the last lock."""
     return AuditLog(conn, issuer_audit)
 
 
-def _appending(conn: Connection) -> AuditLog:
-    """For an append. On PostgreSQL an advisory transaction lock comes first: `SELECT … FOR UPDATE` on the
-    last row alone lets two waiting writers pick the same next seq (and an empty log has no row to lock).
-    Callers append as the last thing in their transaction, so this lock is always taken last."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
-    return AuditLog(conn, issuer_audit)
+# Times go in as UTC: the chain hashes `at.isoformat()`, and the database gives times back in UTC, so a
+# JST time (an `at` from the center) would otherwise read back as a different string and look "changed".
 
 
 def record_issued(conn: Connection, record: IssuanceRecord) -> int:
-    return _appending(conn).append(
+    return log(conn).append(
         ISSUED,
-        record.issued_at,
+        record.issued_at.astimezone(UTC),
         tenant=record.tenant,
         number=record.number,
         type=record.type,
@@ -54,7 +47,7 @@ def record_issued(conn: Connection, record: IssuanceRecord) -> int:
 
 
 def record_voided(conn: Connection, tenant: str, number: int, reason: str, at: datetime) -> int:
-    return _appending(conn).append(VOIDED, at, tenant=tenant, number=number, reason=reason)
+    return log(conn).append(VOIDED, at.astimezone(UTC), tenant=tenant, number=number, reason=reason)
 
 
 def verify(engine: Engine) -> tuple[int, list[Problem]]:
