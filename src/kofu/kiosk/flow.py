@@ -230,6 +230,13 @@ class Kiosk:
         run = _Run(self, script)
         try:
             run.walk()
+        except KofuError as exc:  # an answer the flow did not expect: report it, never print after it
+            run.result.ok = False
+            run.result.status = "error"
+            run.result.exit_code = 3 if run.paid_accepted else 2
+            run.result.refusal = exc.code
+            run.result.message_en = exc.message_en
+            run.result.message_ja = exc.message_ja
         except Stop as stop:
             run.result.ok = False
             run.result.status = stop.status
