@@ -5,18 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, MetaData, delete, update
 
-from kofu.db import metadata
+from kofu.common.clock import JST
 from kofu.db.audit import AuditLog, audit_table
 
-log_table = audit_table("test_audit")
+test_metadata = MetaData()  # not the application's: the migration test compares against that one
+log_table = audit_table("test_audit", test_metadata)
 AT = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def log_engine(empty_engine: Engine) -> Engine:
-    metadata.create_all(empty_engine, tables=[log_table])
+    test_metadata.create_all(empty_engine)
     with empty_engine.begin() as conn:
         log = AuditLog(conn, log_table)
         for i in range(1, 6):
@@ -74,4 +75,10 @@ def test_concurrent_appends_from_many_connections_keep_one_chain(log_engine: Eng
     with ThreadPoolExecutor(max_workers=8) as pool:
         seqs = list(pool.map(append, range(40)))
     assert sorted(seqs) == list(range(6, 46))
+    assert problems(log_engine) == []
+
+
+def test_an_entry_written_in_jst_verifies(log_engine: Engine) -> None:
+    with log_engine.begin() as conn:
+        AuditLog(conn, log_table).append("issued", AT.astimezone(JST), order_id="jst")
     assert problems(log_engine) == []

@@ -124,6 +124,7 @@ idempotency = Table(
 
 center_audit = audit_table("center_audit")
 
+
 def audit(conn: Connection) -> AuditLog:
     """The center audit log inside `conn`'s transaction (appends serialise inside AuditLog)."""
     return AuditLog(conn, center_audit)

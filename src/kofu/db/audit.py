@@ -16,9 +16,9 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Column, Connection, Integer, String, Table, Text, insert, select, text
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text, insert, select, text
 
 from kofu.db.base import metadata
 from kofu.db.types import UTCDateTime
@@ -27,10 +27,10 @@ GENESIS = "0" * 64
 _ALLOWED = (str, int, bool, type(None))
 
 
-def audit_table(name: str) -> Table:
+def audit_table(name: str, meta: MetaData = metadata) -> Table:
     return Table(
         name,
-        metadata,
+        meta,
         Column("seq", Integer, primary_key=True, autoincrement=False),
         Column("at", UTCDateTime, nullable=False),
         Column("kind", String(64), nullable=False),
@@ -41,7 +41,9 @@ def audit_table(name: str) -> Table:
 
 
 def entry_hash(seq: int, at: datetime, kind: str, data: str, prev_hash: str) -> str:
-    material = json.dumps([seq, at.isoformat(), kind, data, prev_hash], separators=(",", ":"), ensure_ascii=False)
+    """The hash of one entry; `at` counts as its UTC instant, whatever zone it was given in."""
+    instant = at.astimezone(UTC).isoformat()
+    material = json.dumps([seq, instant, kind, data, prev_hash], separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(material.encode()).hexdigest()
 
 
