@@ -41,15 +41,24 @@ def center(
         None, help="the issuing server (mutual TLS with KOFU_HOME/keys certificates); default: in-process"
     ),
     jpki_url: str | None = typer.Option(None, help="the JPKI OCSP/CRL service; default: in-process authority"),
+    tls: bool = typer.Option(
+        True, help="serve HTTPS with KOFU_HOME/keys/mtls/center-api.pem (kiosks trust ca.pem there)"
+    ),
 ) -> None:
-    """The issuance center (証明書交付センター): the kiosk API."""
+    """The issuance center (証明書交付センター): the kiosk API, over HTTPS by default."""
     import uvicorn
 
     from kofu.center.api import create_app
     from kofu.cli.center import center_service
+    from kofu.issuer.pki import ensure_center_api_cert
 
-    service = center_service(container(), issuer_url=issuer_url, jpki_url=jpki_url)
-    uvicorn.run(create_app(service), host=host, port=port)
+    c = container()
+    service = center_service(c, issuer_url=issuer_url, jpki_url=jpki_url)
+    if not tls:
+        uvicorn.run(create_app(service), host=host, port=port)
+        return
+    cert, key = ensure_center_api_cert(c.settings.keys_dir, hosts=(host,))
+    uvicorn.run(create_app(service), host=host, port=port, ssl_certfile=str(cert), ssl_keyfile=str(key))
 
 
 @app.command("issuer")

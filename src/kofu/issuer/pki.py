@@ -246,6 +246,21 @@ def init_pki(keys_dir: Path, *, hosts: Sequence[str] = (), force: bool = False) 
     return files
 
 
+CENTER_API_CN = "kofu-center-api"
+
+
+def ensure_center_api_cert(keys_dir: Path, *, hosts: Sequence[str] = ()) -> tuple[Path, Path]:
+    """The center's HTTPS server certificate for the kiosk API (`center-api.pem`, `center-api-key.pem`),
+    signed by the same private CA, created when missing. Kiosks trust `ca.pem`."""
+    files = ensure_pki(keys_dir)
+    cert_path, key_path = files.directory / "center-api.pem", files.directory / "center-api-key.pem"
+    if not (cert_path.is_file() and key_path.is_file()):
+        all_hosts = tuple(dict.fromkeys((*DEFAULT_HOSTS, *hosts)))
+        key, cert = issue_leaf(load_authority(files), CENTER_API_CN, Role.SERVER, hosts=all_hosts)
+        _write_leaf(cert_path, key_path, key, cert)
+    return cert_path, key_path
+
+
 def ensure_pki(keys_dir: Path) -> MtlsFiles:
     """The mTLS files, created when any is missing."""
     files = mtls_files(keys_dir)
