@@ -13,6 +13,7 @@ center's code and messages (and the eligibility refusals, if any).
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from typing import Any, TypeVar
 
@@ -53,7 +54,7 @@ class CenterClient:
         kiosk_id: str,
         secret: str,
         *,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
         http: httpx.Client | None = None,
@@ -67,7 +68,11 @@ class CenterClient:
             self.http = http
         else:
             self.http = httpx.Client(
-                base_url=base_url.rstrip("/"), headers=headers, verify=verify, transport=transport, timeout=timeout
+                base_url=base_url.rstrip("/"),
+                headers=headers,
+                verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
+                transport=transport,
+                timeout=timeout,
             )
 
     @classmethod
