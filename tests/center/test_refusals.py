@@ -286,3 +286,55 @@ def test_audit_chain_verifies_and_finds_an_edited_entry(rig: Rig) -> None:
         conn.execute(update(center_audit).where(center_audit.c.seq == 5).values(data='{"order":"forged"}'))
     problems = rig.service.verify_audit()
     assert [(p.seq, p.what) for p in problems] == [(5, "changed")]
+
+
+def _rewrite_tenant(rig: Rig, old: str, new: str) -> None:
+    import os
+    import time
+
+    from tests.issuer.factories import TENANT_TOML
+
+    path = rig.world.issuer.tenants.directory / "282286.toml"
+    assert old in TENANT_TOML
+    path.write_text(TENANT_TOML.replace(old, new), encoding="utf-8")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 7_000_000))
+
+
+def test_new_year_closure_maintenance_and_a_type_no_longer_offered(rig: Rig) -> None:
+    center = rig.kiosk()
+    # maintenance announced for 11:00–12:00 today
+    _rewrite_tenant(
+        rig,
+        "start = 2026-12-06T01:00:00+09:00\nend = 2026-12-06T05:00:00+09:00",
+        "start = 2026-11-25T11:00:00+09:00\nend = 2026-11-25T12:00:00+09:00",
+    )
+    rig.world.clock.advance(timedelta(hours=1, minutes=15))  # 11:15 JST
+    sid, auth = login(center, rig.card("R1"))
+    assert not any(e.available for e in auth.menu.entries)
+    e = refused(center.order, sid, "juminhyo")
+    assert (e.status, [r.code for r in e.refusals]) == (422, ["maintenance"])
+    assert "メンテナンス" in e.refusals[0].message_ja and "maintenance" in e.refusals[0].message_en
+
+    # 記載事項証明書 abolished by ordinance at the end of November
+    _rewrite_tenant(
+        rig,
+        'type = "kisai"\noffered = [{ from = 2017-02-01 }]',
+        'type = "kisai"\noffered = [{ from = 2017-02-01, until = 2026-11-30 }]',
+    )
+    rig.world.clock.advance(timedelta(days=6))  # 2026-12-01 11:15 JST
+    sid, auth = login(center, rig.card("R1"))
+    assert "kisai" not in {entry.type for entry in auth.menu.entries}
+    e = refused(center.order, sid, "kisai", items=["address"])
+    assert [r.code for r in e.refusals] == ["type-not-offered"]
+
+    rig.world.clock.advance(timedelta(days=29))  # 2026-12-30: 12/29–1/3 closure
+    sid, _ = login(center, rig.card("R1"))
+    e = refused(center.order, sid, "juminhyo")
+    assert [r.code for r in e.refusals] == ["new-year-closure"]
+    assert "12月29日" in e.refusals[0].message_ja
+    with rig.world.engine.connect() as conn:
+        from sqlalchemy import func, select
+
+        from kofu.center.store import payments
+
+        assert conn.execute(select(func.count()).select_from(payments)).scalar_one() == 0  # nothing charged
