@@ -62,6 +62,7 @@ def test_valid_voided_tampered_and_foreign_pdfs(world: World, client: TestClient
     assert page.status_code == 200
     assert 'data-outcome="valid"' in page.text and "有効" in page.text and number in page.text
     assert "住民票の写し" in page.text and "加東市" in page.text
+    assert "令和8年11月25日" in page.text  # the date as the paper prints it
     _no_names(page.text)
 
     pdf = bytearray(issued.pdf)

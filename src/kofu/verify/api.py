@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import logging
+from datetime import date
 from importlib import resources
 from typing import Any
 
@@ -30,6 +31,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from kofu.common.wareki import wareki
 from kofu.verify.service import Outcome, Verdict, Verifier
 
 MAX_PDF_BYTES = 20 * 1024 * 1024
@@ -89,6 +91,13 @@ def public_view(verdict: Verdict) -> dict[str, Any]:
     }
 
 
+def _as_printed(iso: str | None) -> str | None:
+    """The date as the paper shows it (和暦), with the ISO date beside it."""
+    if iso is None:
+        return None
+    return f"{wareki(date.fromisoformat(iso))}（{iso}）"
+
+
 def _static(name: str) -> str:
     return resources.files("kofu.verify").joinpath("static", name).read_text(encoding="utf-8")
 
@@ -105,7 +114,7 @@ def _page(result: dict[str, Any] | None = None, error: tuple[str, str] | None = 
             ("市区町村", "Municipality", result["municipality"] or result["tenant"]),
             ("証明書", "Certificate", result["title"]),
             ("発行番号", "Issuance number", result["number"]),
-            ("発行日", "Issue date", result["issued_on"]),
+            ("発行日", "Issue date", _as_printed(result["issued_on"])),
             ("状態", "Status", f"{result['status_ja']} / {result['status_en']}"),
         ]
         if result["void_reason"]:
