@@ -38,6 +38,7 @@ def _register() -> None:
         kiosk,
         pki,
         registry,
+        report,
         serve,
         showcase,
         tenant,
@@ -55,7 +56,7 @@ def _register() -> None:
     app.add_typer(kiosk.app, name="kiosk", help="A headless kiosk: one scripted customer (kofu kiosk run).")
     app.add_typer(pki.app, name="pki", help="The private CA for mutual TLS between the center and issuers.")
     app.add_typer(audit.app, name="audit", help="Verify the hash-chained audit logs (kofu audit verify).")
-    for module in (issue, verify, demo, showcase):
+    for module in (issue, verify, demo, showcase, report):
         app.registered_commands += module.app.registered_commands
 
 
