@@ -13,7 +13,6 @@ verifier anywhere can check a certificate without the files.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kofu.common.errors import NotFound
+from kofu.common.x509ca import self_signed_ca
+from kofu.issuer.pki import write_private
 from kofu.render.model import SigningMaterial
 
 CA_DIR = "docsign-ca"
@@ -39,13 +40,6 @@ class TenantKeys:
     @property
     def statement_public_raw(self) -> bytes:
         return self.statement_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
 
 
 def _pem_key(key: rsa.RSAPrivateKey | Ed25519PrivateKey) -> bytes:
@@ -74,33 +68,10 @@ def ensure_ca(keys_dir: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
         ]
     )
     now = _now()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365 * CA_YEARS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
+    cert = self_signed_ca(
+        key, name, not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=365 * CA_YEARS)
     )
-    _write_private(key_path, _pem_key(key))
+    write_private(key_path, _pem_key(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return key, cert
 
@@ -154,9 +125,9 @@ def create_tenant_keys(keys_dir: Path, code: str, name_en: str, name_ja: str) ->
     )
     statement_key = Ed25519PrivateKey.generate()
     tenant_dir = keys_dir / code
-    _write_private(tenant_dir / "sign-key.pem", _pem_key(key))
+    write_private(tenant_dir / "sign-key.pem", _pem_key(key))
     (tenant_dir / "sign-cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(tenant_dir / "statement-key.pem", _pem_key(statement_key))
+    write_private(tenant_dir / "statement-key.pem", _pem_key(statement_key))
     return load_tenant_keys(keys_dir, code)
 
 

@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kofu.common.x509ca import self_signed_ca
+
 MTLS_DIR = "mtls"
 CENTER_CN = "kofu-center"
 ISSUER_CN = "kofu-issuer"
@@ -124,32 +126,8 @@ def create_ca(common_name: str = CA_CN, *, now: dt.datetime | None = None) -> Au
     name = x509.Name(
         [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kofu"), x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     )
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start - dt.timedelta(minutes=5))
-        .not_valid_after(start + dt.timedelta(days=365 * CA_YEARS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ski, critical=False)
-        .sign(key, hashes.SHA256())
+    cert = self_signed_ca(
+        key, name, not_before=start - dt.timedelta(minutes=5), not_after=start + dt.timedelta(days=365 * CA_YEARS)
     )
     return Authority(key, cert)
 
