@@ -21,14 +21,10 @@ from sqlalchemy import text
 from bench.common import record
 from kofu.db import create_engine_for
 from kofu.migrations import upgrade_to_head
-from kofu.registry.csvio import import_directory
+from kofu.registry.csvio import RESIDENT_HEADER, import_directory
 from kofu.registry.validate import with_my_number_check_digit
 
-COLUMNS = [
-    "resident_id", "household_id", "name", "kana", "birth_date", "sex", "relationship", "address", "honseki",
-    "hittosha", "became_resident_on", "address_since", "notified_on", "previous_address", "status",
-    "status_changed_on", "moved_in_on", "my_number", "juminhyo_code",
-]  # fmt: skip
+COLUMNS = RESIDENT_HEADER
 
 
 def generate(directory: Path, n: int, seed: int = 1) -> None:

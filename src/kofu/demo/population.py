@@ -26,6 +26,7 @@ from kofu.demo import mynumber
 from kofu.demo.names import SURNAMES, full_name, given_names
 from kofu.demo.places import ELSEWHERE, MUNICIPALITIES, Place, zenkaku
 from kofu.demo.seals import seal_png
+from kofu.registry.csvio import INCOME_HEADER, RESIDENT_HEADER, SEAL_HEADER, SUPPORT_HEADER
 
 _T = TypeVar("_T")
 
@@ -33,40 +34,11 @@ HEAD = "世帯主"
 BASIC_DEDUCTION = 430_000  # 住民税の基礎控除
 SEAL_DIR = "seals"
 
-RESIDENT_COLUMNS = (
-    "resident_id",
-    "household_id",
-    "name",
-    "kana",
-    "birth_date",
-    "sex",
-    "relationship",
-    "address",
-    "honseki",
-    "hittosha",
-    "became_resident_on",
-    "address_since",
-    "notified_on",
-    "previous_address",
-    "status",
-    "status_changed_on",
-    "moved_in_on",
-    "my_number",
-    "juminhyo_code",
-)
-SEAL_COLUMNS = ("resident_id", "registration_no", "registered_on", "image", "status", "cancelled_on")
-INCOME_COLUMNS = (
-    "resident_id",
-    "fiscal_year",
-    "salary",
-    "business",
-    "pension",
-    "real_estate",
-    "other",
-    "deductions",
-    "taxable_income",
-)
-SUPPORT_COLUMNS = ("resident_id", "started_on", "ended_on")
+# the import format's columns, in the documented order
+RESIDENT_COLUMNS = RESIDENT_HEADER
+SEAL_COLUMNS = SEAL_HEADER
+INCOME_COLUMNS = INCOME_HEADER
+SUPPORT_COLUMNS = SUPPORT_HEADER
 
 
 @dataclass(slots=True)

@@ -373,6 +373,13 @@ assert RESIDENT_COLUMNS == (
 )
 
 
+# The files' columns in their documented order (docs/registry.md): what an exporter should write.
+RESIDENT_HEADER: tuple[str, ...] = RESIDENT_COLUMNS[1:-1]  # the table's columns without tenant and version
+SEAL_HEADER: tuple[str, ...] = (*SEAL_REQUIRED, *SEAL_OPTIONAL)
+INCOME_HEADER: tuple[str, ...] = (*INCOME_REQUIRED, *INCOME_OPTIONAL)
+SUPPORT_HEADER: tuple[str, ...] = (*SUPPORT_REQUIRED, *SUPPORT_OPTIONAL)
+
+
 def _seal(tenant: str, row: _Row, base: Path, *, read_image: bool) -> tuple[Any, ...]:
     rid = row.ident("resident_id")
     no = row.ident("registration_no")
@@ -634,7 +641,7 @@ def _rows_of(
 def _resident_rows(path: Path, tenant: str, version: int, ticker: _Ticker) -> Iterator[tuple[Any, ...]]:
     """Second pass over a VALIDATED residents.csv: cells as text (dates stay ISO text, which both
     SQLite and COPY take as is), empty → NULL, status defaults to resident."""
-    cells = RESIDENT_COLUMNS[1:-1]
+    cells = RESIDENT_HEADER
     status_at = cells.index("status")
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, strict=True)
