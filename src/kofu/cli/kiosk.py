@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,16 +57,6 @@ def demo_kiosk(c: Container, service: Any) -> tuple[str, str]:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(f"{kiosk_id} {secret}\n")
     return kiosk_id, secret
-
-
-def _in_process_client(app_: Any, kiosk_id: str, secret: str) -> Any:
-    from kofu.center.client import CenterClient
-
-    with warnings.catch_warnings():  # starlette's test client asks for httpx2; httpx works
-        warnings.simplefilter("ignore")
-        import fastapi.testclient  # noqa: F401
-
-    return CenterClient.in_process(app_, kiosk_id, secret)
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -131,7 +120,9 @@ def run(
 
             service = in_process_center(c)
             kid, ksecret = demo_kiosk(c, service)
-            client: Any = _in_process_client(create_app(service), kiosk_id or kid, secret or ksecret)
+            from kofu.center.client import CenterClient
+
+            client: Any = CenterClient.in_process(create_app(service), kiosk_id or kid, secret or ksecret)
         else:
             from kofu.center.client import CenterClient
 
