@@ -34,12 +34,17 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in KOFU_HOME")
     tenants_dir: Path | None = Field(default=None, description="tenant TOML files; default KOFU_HOME/tenants")
     public_url: str = Field(default="http://127.0.0.1:8000", description="base URL printed on certificates")
-    jpki_url: str = Field(default="http://127.0.0.1:8080", description="JPKI CRL/OCSP base URL put in certificates")
+    jpki_url: str | None = Field(
+        default=None, description="JPKI CRL/OCSP URL in certificates; default PUBLIC_URL/jpki (the one-process app)"
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'kofu.sqlite3').resolve()}"
+
+    def resolved_jpki_url(self) -> str:
+        return self.jpki_url or f"{self.public_url.rstrip('/')}/jpki"
 
     def resolved_tenants_dir(self) -> Path:
         return self.tenants_dir or (self.home / "tenants")
@@ -94,7 +99,9 @@ class Container:
         """The JPKI authority of this deployment: CA keys in KOFU_HOME/keys/jpki, records in the database."""
         from kofu.jpki import Authority
 
-        return Authority(self.engine, self.settings.keys_dir / "jpki", self.clock, base_url=self.settings.jpki_url)
+        return Authority(
+            self.engine, self.settings.keys_dir / "jpki", self.clock, base_url=self.settings.resolved_jpki_url()
+        )
 
     @cached_property
     def window(self) -> WindowService:

@@ -20,7 +20,9 @@ app = typer.Typer(no_args_is_help=True)
 
 def authority(c: Container, base_url: str | None = None) -> Authority:
     """The authority of this deployment: CA keys in KOFU_HOME/keys/jpki, records in the main database."""
-    return Authority(c.engine, c.settings.keys_dir / "jpki", c.clock, base_url=base_url or c.settings.jpki_url)
+    return Authority(
+        c.engine, c.settings.keys_dir / "jpki", c.clock, base_url=base_url or c.settings.resolved_jpki_url()
+    )
 
 
 @app.command("export")
