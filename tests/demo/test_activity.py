@@ -107,3 +107,30 @@ def test_activity_refuses_a_second_run(engine: Engine, demo_tenants: list[Tenant
         assert conn.execute(select(func.count()).select_from(stores)).scalar() == 12  # 2 + 2 + 4 × 2 far away
     with pytest.raises(Conflict, match="already generated"):
         generate_activity(engine, demo_tenants, end=END, home=tmp_path, scale=0.05)
+
+
+def test_demo_data_activity_then_kofu_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from kofu.cli.demo import app as demo_app
+    from kofu.cli.report import app as report_app
+
+    monkeypatch.delenv("KOFU_DATABASE_URL", raising=False)
+    monkeypatch.delenv("KOFU_TENANTS_DIR", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    home = tmp_path / "home"
+    monkeypatch.setenv("KOFU_HOME", str(home))
+    args = ["--home", str(home), "--population", "300", "--tenant", "282286", "--today", END.isoformat()]
+    result = CliRunner().invoke(demo_app, [*args, "--activity", "--activity-scale", "0.2"])
+    assert result.exit_code == 0, result.output
+    assert "Activity 2025-11-21 – 2026-11-20" in result.output and "加東市" in result.output
+    assert (home / "window-counts" / "282286.csv").is_file()
+    out = tmp_path / "report"
+    result = CliRunner().invoke(report_app, ["--tenant", "282286", "--to", END.isoformat(), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "printed outside the municipality" in result.output
+    share = (out / "share.csv").read_text(encoding="utf-8").splitlines()
+    assert share[0] == "fiscal_year,type,convenience,window,share" and len(share) >= 5
+    places = (out / "out_of_city.csv").read_text(encoding="utf-8").splitlines()
+    city, prefecture, outside, _ = places[1].split(",")
+    assert int(city) > 0 and int(prefecture) + int(outside) > 0

@@ -32,7 +32,7 @@ from typing import Any
 
 import jpholiday
 import numpy as np
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 
 from kofu.center.store import audit, kiosks, orders, sessions, stores
 from kofu.common.errors import Conflict
@@ -215,7 +215,18 @@ def _tenant_activity(
     seconds = minutes * 60 + rng.integers(0, 60, size=n)
     day0 = np.datetime64(start, "s")
     jst = day0 + day_idx.astype("timedelta64[D]") + seconds.astype("timedelta64[s]")
-    utc = (jst - np.timedelta64(9, "h")).astype(datetime)
+    utc = jst - np.timedelta64(9, "h")
+    sqlite = conn.dialect.name == "sqlite"
+
+    def stamps(offset: int) -> list[Any]:
+        """The moments + offset seconds as the driver takes them: SQLAlchemy's naive UTC text on SQLite."""
+        moments = utc + np.timedelta64(offset, "s")
+        if sqlite:
+            return list(np.char.replace(np.datetime_as_string(moments, unit="us"), "T", " ").tolist())
+        return [m.replace(tzinfo=UTC) for m in moments.astype(datetime)]
+
+    at_, before95, before60, after20, after30 = (stamps(o) for o in (0, -95, -60, 20, 30))
+    day_db: list[Any] = [d.isoformat() for d in day_list] if sqlite else day_list
     copies = rng.choice([1, 2, 3], size=n, p=[0.86, 0.11, 0.03])
     voided = rng.random(n) < 0.002
     household = rng.random(n) < 0.25
@@ -236,6 +247,7 @@ def _tenant_activity(
     order_rows: list[dict[str, Any]] = []
     session_rows: list[dict[str, Any]] = []
     certificates = out_of_city = 0
+    conv: dict[tuple[int, str], int] = {}  # certificates per (fiscal year, type), for the window counts
     for i in range(n):  # building rows to insert (generation, not aggregation)
         d, k = int(day_idx[i]), int(type_idx[i])
         ctype = types[k]
@@ -248,7 +260,7 @@ def _tenant_activity(
             fees[key] = period.convenience
         fee = fees[key]
         number = first + i
-        at = utc[i].replace(tzinfo=UTC)
+        at = at_[i]
         on = day_list[d]
         n_copies = int(copies[i])
         pool = (far_stores if far[i] else near_stores) if outside[i] else home_stores
@@ -271,8 +283,8 @@ def _tenant_activity(
                 "session_id": session_id,
                 "kiosk_id": f"{store_id}-K1",
                 "status": "authenticated",
-                "created_at": at - timedelta(seconds=95),
-                "last_seen_at": at + timedelta(seconds=30),
+                "created_at": before95[i],
+                "last_seen_at": after30[i],
                 "method": "jpki",
                 "tenant": tenant.code,
                 "municipality": tenant.name,
@@ -303,10 +315,10 @@ def _tenant_activity(
                 "document_sha256": document,
                 "void_pending": False,
                 "close_reason": "print-failed" if void else None,
-                "created_at": at - timedelta(seconds=60),
-                "updated_at": at + timedelta(seconds=30),
+                "created_at": before60[i],
+                "updated_at": after30[i],
                 "issued_at": at,
-                "closed_at": at + timedelta(seconds=30),
+                "closed_at": after30[i],
             }
         )
         issuance_rows.append(
@@ -324,28 +336,44 @@ def _tenant_activity(
                 "cert_serial": None,
                 "order_id": ident,
                 "issued_at": at,
-                "issued_on": on,
+                "issued_on": day_db[d],
                 "document_hash": document,
                 "status": "voided" if void else "issued",
-                "voided_at": at + timedelta(seconds=20) if void else None,
+                "voided_at": after20[i] if void else None,
                 "void_reason": "printer-jam" if void else None,
             }
         )
         if not void:
+            fy = on.year - (1 if on.month < 4 else 0)
+            conv[(fy, ctype.value)] = conv.get((fy, ctype.value), 0) + n_copies
             certificates += n_copies
             if outside[i]:
                 out_of_city += n_copies
     for table, rows in ((sessions, session_rows), (orders, order_rows), (issuances, issuance_rows)):
-        for j in range(0, len(rows), CHUNK):
-            conn.execute(insert(table), rows[j : j + CHUNK])
+        _bulk(conn, table, rows)
     last = first + n - 1
     if counter is None:
         conn.execute(insert(counters).values(tenant=tenant.code, last_number=last))
     else:
         conn.execute(update(counters).where(counters.c.tenant == tenant.code).values(last_number=last))
     n_cards = _cards(conn, tenant, index, people, end, rng)
-    path = _window_counts(tenant, issuance_rows, rng, home)
+    path = _window_counts(tenant, conv, rng, home)
     return TenantActivity(tenant.code, tenant.name, n, certificates, out_of_city, n_cards, len(people), path)
+
+
+def _bulk(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """executemany straight on the driver, values already as the driver takes them (datetimes and dates as
+    SQLAlchemy stores them on SQLite): SQLAlchemy's per-value bind processing would take most of the time."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = (
+        f'INSERT INTO "{table.name}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)}) '
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+    for j in range(0, len(rows), CHUNK):
+        conn.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in rows[j : j + CHUNK]])
 
 
 def _cards(
@@ -360,6 +388,11 @@ def _cards(
         return 0
     chosen = rng.choice(len(free), size=k, replace=False)
     span = (end - date(2016, 1, 1)).days
+    sqlite = conn.dialect.name == "sqlite"
+
+    def as_db(day: date) -> Any:
+        return day.isoformat() if sqlite else day
+
     offsets = (span * np.sqrt(rng.random(k))).astype(int)  # density rising towards `end`
     rows = []
     for j, (c, off) in enumerate(zip(chosen, offsets, strict=True)):
@@ -369,29 +402,21 @@ def _cards(
                 "cert_serial": f"AC7{index:03X}{j:010X}",  # hex, like a serial; no such JPKI certificate exists
                 "tenant": tenant.code,
                 "resident_id": free[int(c)],
-                "issued_on": issued,
-                "usable_from": issued + timedelta(days=1),
+                "issued_on": as_db(issued),
+                "usable_from": as_db(issued + timedelta(days=1)),
                 "revoked_on": None,
                 "sign_serial": None,
                 "card_app_user_id": None,
             }
         )
-    for j in range(0, len(rows), CHUNK):
-        conn.execute(insert(cards), rows[j : j + CHUNK])
+    _bulk(conn, cards, rows)
     return k
 
 
 def _window_counts(
-    tenant: TenantSettings, rows: Sequence[dict[str, Any]], rng: np.random.Generator, home: Path
+    tenant: TenantSettings, conv: dict[tuple[int, str], int], rng: np.random.Generator, home: Path
 ) -> Path:
     """The window's certificates per fiscal year and type, such that the convenience share is 8–30 %."""
-    conv: dict[tuple[int, str], int] = {}
-    for r in rows:
-        if r["status"] != "issued":
-            continue
-        on: date = r["issued_on"]
-        key = (on.year - (1 if on.month < 4 else 0), r["type"])
-        conv[key] = conv.get(key, 0) + r["copies"]
     share = {c.type.value: float(rng.uniform(0.08, 0.30)) for c in tenant.certificates}
     path = home / "window-counts" / f"{tenant.code}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
