@@ -6,6 +6,7 @@
                       process reaches the issuer in-process instead
     /jpki/…           the JPKI authority: CA certificates, CRLs, OCSP
     /verify/          the public verification page
+    /reports/         operations reports: every tenant and each one (figures, charts, CSV/XLSX)
     /healthz          ready when the database answers
 
 Like `bootstrap`, this module composes actors and sits at the top of the layers.
@@ -41,6 +42,7 @@ def create_web_app(container: Container, center: CenterService | None = None) ->
     from kofu.center.api import install_error_handlers
     from kofu.issuer.api import create_app as issuer_app
     from kofu.jpki.api import create_app as jpki_app
+    from kofu.reports.web import create_router as reports_router
     from kofu.verify.api import create_router as verify_router
 
     app = FastAPI(
@@ -62,6 +64,8 @@ def create_web_app(container: Container, center: CenterService | None = None) ->
     install_error_handlers(app)
     app.include_router(center_router(center or center_service(container)))
     app.include_router(verify_router(container.verifier))
+    home = container.settings.home
+    app.include_router(reports_router(container.engine, container.tenants, container.clock, home / "reports", home))
     app.mount("/issuer", issuer_app(container.issuer))
     app.mount("/jpki", jpki_app(container.authority))
     return app

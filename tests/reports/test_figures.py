@@ -171,3 +171,17 @@ def test_cost_summary(loaded: Engine, kato: TenantSettings) -> None:
 def test_fiscal_year_of() -> None:
     assert figures.fiscal_year_of(date(2027, 3, 31)) == 2026
     assert figures.fiscal_year_of(date(2027, 4, 1)) == 2027
+
+
+def test_summary_is_the_four_figures_in_one_scan(loaded: Engine, kato: TenantSettings) -> None:
+    s = figures.summary(loaded, kato, START, END)
+    assert s.monthly == figures.by_month(loaded, kato, START, END)
+    assert s.fiscal_years == figures.by_fiscal_year(loaded, kato, START, END)
+    assert s.hours == figures.by_hour(loaded, kato, START, END)
+    assert s.office == figures.office_hours(loaded, kato, START, END) == figures.OfficeHoursSplit(6, 4)
+
+
+def test_summary_of_an_empty_range(loaded: Engine, kato: TenantSettings) -> None:
+    s = figures.summary(loaded, kato, date(2020, 1, 1), date(2020, 12, 31))
+    assert (s.monthly, s.fiscal_years, s.office) == ([], [], figures.OfficeHoursSplit(0, 0))
+    assert [h.certificates for h in s.hours] == [0] * 24

@@ -67,6 +67,12 @@ def demo_data(
     home: Path | None = typer.Option(None, help="KOFU_HOME to fill (default: $KOFU_HOME or ./var)"),
     tenant: list[str] | None = typer.Option(None, help="only these tenant codes (repeatable)"),
     no_import: bool = typer.Option(False, "--no-import", help="write the CSV files only"),
+    activity: bool = typer.Option(
+        False, "--activity", help="also generate a year of convenience-store issuance for the reports"
+    ),
+    activity_scale: float = typer.Option(
+        1.0, "--activity-scale", min=0.001, max=10.0, help="multiply the generated issuance volume"
+    ),
 ) -> None:
     """Create the Hyogo demo tenants and their synthetic registries, import them, write showcase.json."""
     with reported_errors():
@@ -107,7 +113,35 @@ def demo_data(
             + ("" if no_import else f", imported in {result.import_seconds:.1f}s")
             + f"; showcase: {result.showcase_path}"
         )
+        if activity and engine is not None:
+            _activity(container, day, seed, activity_scale, [t.code for t in result.tenants])
         for code, cases in result.missing.items():
             console.print(
                 f"[yellow]warning[/] {code}: no resident found for {', '.join(cases)} (population too small?)"
             )
+
+
+def _activity(container: Container, day: date, seed: int, scale: float, codes: list[str]) -> None:
+    from kofu.demo.activity import generate_activity
+
+    tenants = [container.tenants.get(code) for code in codes]
+    with console.status("generating a year of issuance activity"):
+        result = generate_activity(
+            container.engine, tenants, end=day, home=container.settings.home, seed=seed, scale=scale
+        )
+    table = Table(title=f"Activity {result.start.isoformat()} – {result.end.isoformat()}")
+    for col in ("tenant", "name", "issuances", "certificates", "out of city", "cards", "residents"):
+        table.add_column(col, justify="left" if col in ("tenant", "name") else "right")
+    for t in result.tenants:
+        table.add_row(
+            t.code,
+            t.name,
+            f"{t.records:,}",
+            f"{t.certificates:,}",
+            f"{t.out_of_city:,}",
+            f"{t.cards:,}",
+            f"{t.residents:,}",
+        )
+    console.print(table)
+    counts = container.settings.home / "window-counts"
+    console.print(f"activity generated in {result.seconds:.1f}s; window counts: {counts}/<code>.csv")

@@ -47,7 +47,10 @@ def demo(
     showcase_path = c.settings.home / "demo" / "showcase.json"
     if not showcase_path.exists():
         console.rule("demo data")
-        demo_data(seed=20161006, population=population, others=300, today=None, home=None, tenant=None, no_import=False)
+        demo_data(
+            seed=20161006, population=population, others=300, today=None, home=None, tenant=None, no_import=False,
+            activity=True, activity_scale=0.25,  # a quarter of the full year's volume: a few seconds more
+        )  # fmt: skip
     showcase = json.loads(showcase_path.read_text(encoding="utf-8"))
     eligible = next(e for e in showcase if e["tenant"] == KATO and e["case"] == "eligible")
     out = out or c.settings.home / "demo" / "out"
@@ -125,6 +128,7 @@ def _serve(port: int, eligible: dict[str, str]) -> None:
     console.print(f"  verification page   [bold]{base}/verify/[/]")
     console.print(f"  center API (kiosks) [bold]{base}/v1/…[/]  OpenAPI [bold]{base}/docs[/]")
     console.print(f"  JPKI authority      [bold]{base}/jpki/…[/]   health [bold]{base}/healthz[/]")
+    console.print(f"  operations reports  [bold]{base}/reports/[/]")
     if eligible.get("card"):
         console.print(
             "  a kiosk customer:   "

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from kofu.common.errors import KofuError
 from kofu.issuer.tenant import CERTIFICATE_TITLES, CertificateType
-from kofu.reports.figures import HourRow, MonthRow
+from kofu.reports.figures import HourRow, MonthRow, UptakeRow
 
 FONT_PATH = Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf")
 FONT_NAME = "IPAexGothic"
@@ -107,4 +107,19 @@ def published_chart(
     ax.set_title(title)
     ax.set_ylabel("枚数")
     ax.legend()
+    return _save(fig, out_dir, stem)
+
+
+def uptake_chart(rows: Sequence[UptakeRow], title: str, out_dir: Path, stem: str = "uptake") -> list[Path]:
+    """Horizontal bars: card uptake per tenant, highest on top, with the rank and percentage."""
+    use_japanese_font()
+    ordered = sorted(rows, key=lambda r: (r.rank, r.code), reverse=True)
+    fig, ax = plt.subplots(figsize=(9, max(3.0, 0.35 * len(ordered) + 1.2)), layout="constrained")
+    values = [r.uptake * 100 for r in ordered]
+    bars = ax.barh([r.name for r in ordered], values, color="#3b6ea8")
+    for bar, r in zip(bars, ordered, strict=True):
+        ax.text(bar.get_width() + 0.5, bar.get_y() + bar.get_height() / 2, f"{r.uptake:.1%}（{r.rank}位）", va="center")
+    ax.set_xlim(0, max([100.0, *values]) * 1.15 if values else 100)
+    ax.set_xlabel("交付率（%、住民登録者に対する有効なカード）")
+    ax.set_title(title)
     return _save(fig, out_dir, stem)
