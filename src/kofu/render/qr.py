@@ -154,7 +154,12 @@ def _version_for(n_bytes: int) -> int:
 
 def qr_matrix(statement: str) -> Matrix:
     """The QR modules (1 = dark) of `statement`, without quiet zone; same symbol as `make_qr`."""
-    data = statement.encode("iso-8859-1")
+    try:
+        data = statement.encode("iso-8859-1")
+    except UnicodeEncodeError as e:
+        raise InvalidInput(
+            "the QR statement must be Latin-1 text (byte mode)", "QRコードの内容は Latin-1 の文字に限られます"
+        ) from e
     version = _version_for(len(data))
     f = _frame(version)
     # bit stream: mode 0100, character count, bytes, terminator, pad to a byte, pad codewords
