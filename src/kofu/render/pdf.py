@@ -8,7 +8,10 @@ over the end of the name. Every page has the QR of the statement (bottom left) a
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,15 +19,15 @@ from functools import lru_cache
 from PIL import Image, ImageChops
 from reportlab.lib.colors import Color, black
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.pdfdoc import PDFInfo, PDFString
-from reportlab.pdfgen.canvas import Canvas
 
-from kofu.render.fonts import register_font
+from kofu.render.fontprog import FontProgram, font_program
+from kofu.render.fonts import FONT_ENV, find_font
 from kofu.render.model import CertificateDocument, DocumentKind, Field, PersonSection
-from kofu.render.qr import draw_qr
+from kofu.render.qr import qr_path
 from kofu.render.security import draw_copy_evident_screen, draw_micro_text_frame
+from kofu.render.writer import PageCanvas, PdfWriter, SignatureSlot, XObject, form_xobject
+
+Canvas = PageCanvas
 
 STATEMENT_INFO_KEY = "KofuStatement"  # /KofuStatement in the document information dictionary
 
@@ -53,24 +56,21 @@ BG_FORM = "kofu-background"
 QR_FORM = "kofu-qr"
 
 
-class _KofuInfo(PDFInfo):  # type: ignore[misc]
-    """reportlab's Info dictionary plus /KofuStatement."""
-
-    statement = ""
-
-    def format(self, document: object) -> bytes:
-        base = bytes(super().format(document))
-        value = bytes(PDFString(self.statement).format(document))
-        extra = b"/" + STATEMENT_INFO_KEY.encode() + b" " + value
-        end = base.rindex(b">>")
-        return base[:end] + extra + b"\n" + base[end:]
-
-
 # -- text helpers -------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=8)
+def _font_for(override: str | None) -> FontProgram:
+    return font_program(find_font())
+
+
+def _font() -> FontProgram:
+    """The prepared Mincho; looked up again only when $KOFU_FONT_PATH changes."""
+    return _font_for(os.environ.get(FONT_ENV))
+
+
 def _width(text: str, size: float) -> float:
-    return float(pdfmetrics.stringWidth(text, register_font(), size))
+    return _font().string_width(text, size)
 
 
 def _fit(text: str, size: float, max_w: float, min_size: float = 6.0) -> float:
@@ -86,7 +86,7 @@ def _text(
     """Draw one line; shrink to `max_w` if given. Returns the width drawn."""
     if max_w is not None:
         size = _fit(text, size, max_w)
-    c.setFont(register_font(), size)
+    c.setFont("", size)
     w = _width(text, size)
     if align == "right":
         x -= w
@@ -172,9 +172,12 @@ def _fields_block(fields: Sequence[Field]) -> Block:
     return Block(len(rows) * ROW_H, draw)
 
 
-@lru_cache(maxsize=16)
-def _prepared_image(png: bytes, opacity: float) -> ImageReader:
-    """Decode once; turn white paper into transparency so the ink overprints what is beneath it."""
+@lru_cache(maxsize=32)
+def _image_xobject(png: bytes, opacity: float) -> XObject:
+    """Decode once; turn white paper into transparency so the ink overprints what is beneath it.
+
+    Returns an RGB image XObject with its alpha as /SMask, compressed once and reused by every document.
+    """
     img = Image.open(io.BytesIO(png))
     img.load()
     rgba = img.convert("RGBA")
@@ -185,7 +188,24 @@ def _prepared_image(png: bytes, opacity: float) -> ImageReader:
         rgba.putalpha(ImageChops.invert(darkest))
     if opacity < 1.0:
         rgba.putalpha(rgba.getchannel("A").point(lambda v: int(v * opacity)))
-    return ImageReader(rgba)
+    w, h = rgba.size
+    name = "Im" + hashlib.sha256(png + repr(opacity).encode()).hexdigest()[:12]
+    common = b"/Type /XObject /Subtype /Image /Width %d /Height %d /BitsPerComponent 8 /Filter /FlateDecode" % (w, h)
+    smask = XObject(name + "a", common + b" /ColorSpace /DeviceGray", zlib.compress(rgba.getchannel("A").tobytes(), 6))
+    return XObject(name, common + b" /ColorSpace /DeviceRGB", zlib.compress(rgba.convert("RGB").tobytes(), 6), smask)
+
+
+def _draw_image(c: Canvas, x: XObject, px: float, py: float, w: float, h: float) -> None:
+    """Fit the image into the box (px, py, w, h), keeping its aspect ratio, centred."""
+    iw, ih = _image_size(x)
+    scale = min(w / iw, h / ih)
+    dw, dh = iw * scale, ih * scale
+    c.draw_xobject(x.name, px + (w - dw) / 2, py + (h - dh) / 2, dw, dh)
+
+
+def _image_size(x: XObject) -> tuple[int, int]:
+    parts = x.dict_entries.split()
+    return int(parts[parts.index(b"/Width") + 1]), int(parts[parts.index(b"/Height") + 1])
 
 
 def _inkan_block(person: PersonSection, seal_png: bytes | None) -> Block:
@@ -210,7 +230,7 @@ def _inkan_block(person: PersonSection, seal_png: bytes | None) -> Block:
         c.setLineWidth(0.6)
         c.rect(bx - 2, by - 2, side + 4, side + 4, stroke=1, fill=0)
         if seal_png is not None:
-            c.drawImage(_prepared_image(seal_png, 1.0), bx, by, side, side, mask="auto", preserveAspectRatio=True)
+            _draw_image(c, _image_xobject(seal_png, 1.0), bx, by, side, side)
         _draw_grid(c, rows, fields_x0, X1, top, row_h)
 
     return Block(height, draw)
@@ -296,34 +316,37 @@ def _micro_unit(doc: CertificateDocument) -> str:
     return "　".join(p for p in parts if p) + "　"
 
 
-def _build_forms(c: Canvas, doc: CertificateDocument) -> None:
+@lru_cache(maxsize=64)
+def _background(unit: str) -> tuple[XObject, ...]:
+    """The static layer (copy-evident screen, micro-text frame) for one micro-text unit, built once."""
+    c = PageCanvas(_font())
     c.beginForm(BG_FORM, 0, 0, PAGE_W, PAGE_H)
     draw_copy_evident_screen(c, PAGE_W, PAGE_H)
-    draw_micro_text_frame(c, _micro_unit(doc), FRAME, FRAME, PAGE_W - FRAME, PAGE_H - FRAME, BAND)
+    draw_micro_text_frame(c, unit, FRAME, FRAME, PAGE_W - FRAME, PAGE_H - FRAME, BAND)
     c.endForm()
-    c.beginForm(QR_FORM, QR_X, QR_Y, QR_X + QR_SIZE, QR_Y + QR_SIZE)
-    draw_qr(c, doc.statement, QR_X, QR_Y, QR_SIZE)
-    c.endForm()
+    return tuple(c.forms.values())
+
+
+def _qr_xobject(statement: str) -> XObject:
+    return form_xobject(QR_FORM, (0, 0, QR_SIZE, QR_SIZE), qr_path(statement, QR_SIZE), level=1)
 
 
 def _draw_head(c: Canvas, doc: CertificateDocument) -> None:
     c.setFillColor(black)
     _text(c, f"第 {doc.issuance_number} 号", X1, PAGE_H - 62, 10, align="right")
     c.saveState()
-    c.setFont(register_font(), 22)
-    t = c.beginText()
-    t.setTextRenderMode(2)  # fill + thin stroke: a heavier title from a single-weight font
-    c.setLineWidth(0.35)
-    t.setFont(register_font(), 22)
+    c.setLineWidth(0.35)  # fill + thin stroke (render mode 2): a heavier title from a single-weight font
+    c.setFont("", 22)
     w = _width(doc.title, 22)
-    t.setTextOrigin((PAGE_W - w) / 2, PAGE_H - 104)
-    t.textOut(doc.title)
-    c.drawText(t)
+    c.drawString((PAGE_W - w) / 2, PAGE_H - 104, doc.title, render_mode=2)
     c.restoreState()
 
 
 def _draw_foot(c: Canvas, doc: CertificateDocument, page: int, pages: int) -> None:
+    c.saveState()
+    c.translate(QR_X, QR_Y)
     c.doForm(QR_FORM)
+    c.restoreState()
     c.setFillColor(LABEL_COLOR)
     cap_x = QR_X + QR_SIZE + 8
     _text(c, "このQRコードで発行の真正性を確認できます", cap_x, QR_Y + QR_SIZE - 14, 7.5)
@@ -345,35 +368,33 @@ def _draw_certification(c: Canvas, doc: CertificateDocument) -> None:
     # 公印: centred a little right of the last character, overlapping the end of the name
     cx = name_end - name_size * 0.25
     cy = y + name_size * 0.35
-    c.drawImage(
-        _prepared_image(doc.official_seal_png, 0.9),
-        cx - SEAL_SIZE / 2,
-        cy - SEAL_SIZE / 2,
-        SEAL_SIZE,
-        SEAL_SIZE,
-        mask="auto",
-        preserveAspectRatio=True,
+    _draw_image(
+        c, _image_xobject(doc.official_seal_png, 0.9), cx - SEAL_SIZE / 2, cy - SEAL_SIZE / 2, SEAL_SIZE, SEAL_SIZE
     )
 
 
-def render_pdf(doc: CertificateDocument) -> bytes:
-    """Render an A4 portrait certificate; the statement is both the QR and /KofuStatement in Info."""
-    font = register_font()
-    buf = io.BytesIO()
-    c = Canvas(buf, pagesize=A4, invariant=True, pageCompression=1, initialFontName=font, initialFontSize=10)
-    info = _KofuInfo()
-    info.statement = doc.statement
-    c._doc.info = info
-    c.setTitle(doc.title)
-    c.setAuthor(doc.mayor_title)
-    c.setSubject(f"{doc.title} 第{doc.issuance_number}号")
-    c.setCreator("kofu")
-    c.setFont(font, 10)
+def build(doc: CertificateDocument) -> PdfWriter:
+    """Lay the certificate out into a writer (pages recorded, nothing serialised yet)."""
+    w = PdfWriter(_font(), (PAGE_W, PAGE_H))
+    w.info = {
+        "Title": doc.title,
+        "Author": doc.mayor_title,
+        "Subject": f"{doc.title} 第{doc.issuance_number}号",
+        "Creator": "kofu",
+        "Producer": "kofu",
+        STATEMENT_INFO_KEY: doc.statement,
+    }
+    for x in _background(_micro_unit(doc)):
+        w.add_xobject(x)
+    w.add_xobject(_qr_xobject(doc.statement))
+    w.add_xobject(_image_xobject(doc.official_seal_png, 0.9))
+    if doc.kind is DocumentKind.INKAN and doc.seal_impression_png is not None:
+        w.add_xobject(_image_xobject(doc.seal_impression_png, 1.0))
 
-    _build_forms(c, doc)
     pages = _paginate(_body_blocks(doc))
     notes = [n for n in doc.notes if n.strip() != "以下余白"]
     for i, blocks in enumerate(pages, start=1):
+        c = w.new_page()
         c.doForm(BG_FORM)
         _draw_head(c, doc)
         y = CONTENT_TOP
@@ -394,6 +415,13 @@ def render_pdf(doc: CertificateDocument) -> bytes:
         else:
             _text(c, "（次頁に続く）", X1 - 6, y - 15, 10, align="right")
         _draw_foot(c, doc, i, len(pages))
-        c.showPage()
-    c.save()
-    return buf.getvalue()
+    return w
+
+
+def render_pdf(doc: CertificateDocument, signature: SignatureSlot | None = None) -> bytes:
+    """Render an A4 portrait certificate; the statement is both the QR and /KofuStatement in Info.
+
+    With `signature`, the file carries an empty signature field whose /Contents is reserved for
+    `kofu.render.sign.fill_signature` (see `kofu.render.produce`).
+    """
+    return build(doc).finish(signature)

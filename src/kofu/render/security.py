@@ -25,6 +25,7 @@ from reportlab.pdfgen.canvas import FILL_EVEN_ODD, FILL_NON_ZERO, Canvas
 from reportlab.pdfgen.pathobject import PDFPathObject
 
 from kofu.render.fonts import find_font
+from kofu.render.writer import PageCanvas
 
 # -- screen parameters (points). Coverage fine = FINE_WIDTH / FINE_PITCH; coarse = (DOT / DOT_PITCH)^2.
 SCREEN_COLOR = Color(0.55, 0.55, 0.55)
@@ -181,7 +182,7 @@ def _screen_paths(width: float, height: float) -> tuple[PDFPathObject, PDFPathOb
     return lines, word, dots
 
 
-def draw_copy_evident_screen(c: Canvas, width: float, height: float) -> None:
+def draw_copy_evident_screen(c: Canvas | PageCanvas, width: float, height: float) -> None:
     """Fine line screen over the page; coarse dots of equal tone inside the latent word outlines."""
     lines, word, dots = _screen_paths(width, height)
     c.saveState()
@@ -205,7 +206,9 @@ def _text_path(font_path: str, text: str, size: float) -> PDFPathObject:
     return path
 
 
-def draw_micro_text_frame(c: Canvas, unit: str, x0: float, y0: float, x1: float, y1: float, band: float) -> None:
+def draw_micro_text_frame(
+    c: Canvas | PageCanvas, unit: str, x0: float, y0: float, x1: float, y1: float, band: float
+) -> None:
     """Two ruled rectangles `band` apart with `unit` repeated as ~1.5pt micro text in between.
 
     The unit is drawn once as a Form XObject (glyph outlines) and placed along each side.
