@@ -30,6 +30,7 @@ def _register() -> None:
     _registered = True
     from kofu.cli import (
         audit,
+        bench,
         card,
         center,
         demo,
@@ -56,6 +57,7 @@ def _register() -> None:
     app.add_typer(kiosk.app, name="kiosk", help="A headless kiosk: one scripted customer (kofu kiosk run).")
     app.add_typer(pki.app, name="pki", help="The private CA for mutual TLS between the center and issuers.")
     app.add_typer(audit.app, name="audit", help="Verify the hash-chained audit logs (kofu audit verify).")
+    app.add_typer(bench.app, name="bench", help="Benchmarks: kofu bench e2e (kiosks, floor, sessions).")
     for module in (issue, verify, demo, showcase, report):
         app.registered_commands += module.app.registered_commands
 
