@@ -256,6 +256,8 @@ class KioskSession:
             if stop.code == "card-wrong-pin" and self.tries_left:
                 self.notice = "wrong-pin"
                 return
+            if stop.code in ("card-wrong-pin", "card-pin-blocked"):  # this very attempt locked it
+                stop.code = "card-pin-locked-now"
             self._stop(stop)
             return
         self.tries_left = None
