@@ -25,6 +25,7 @@ system-deps:
 	ls /usr/lib/*/opensc-pkcs11.so >/dev/null 2>&1 || missing="$$missing opensc-pkcs11"; \
 	[ -f /usr/include/PCSC/winscard.h ] || missing="$$missing libpcsclite-dev"; \
 	command -v swig >/dev/null || missing="$$missing swig"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

@@ -7,6 +7,7 @@
     /jpki/…           the JPKI authority: CA certificates, CRLs, OCSP
     /verify/          the public verification page
     /reports/         operations reports: every tenant and each one (figures, charts, CSV/XLSX)
+    /kiosk/           the kiosk touch screen (simulated devices, the demo cards of showcase.json)
     /healthz          ready when the database answers
 
 Like `bootstrap`, this module composes actors and sits at the top of the layers.
@@ -14,7 +15,10 @@ Like `bootstrap`, this module composes actors and sits at the top of the layers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -24,6 +28,11 @@ from kofu.bootstrap import Container
 
 if TYPE_CHECKING:
     from kofu.center.service import CenterService
+    from kofu.kiosk.ui.session import DemoCard
+
+DEMO_STORE = "DEMO-STORE"
+DEMO_STORE_MUNICIPALITY = "282286"  # a store in 加東市
+SECRET_FILE = "demo-kiosk.secret"
 
 
 def center_service(container: Container) -> CenterService:
@@ -35,6 +44,58 @@ def center_service(container: Container) -> CenterService:
     return CenterService(
         container.engine, InProcessGateway(container.issuer), in_process_validator(container.authority), container.clock
     )
+
+
+def demo_kiosk(c: Container, service: Any) -> tuple[str, str]:
+    """(kiosk id, secret) of this deployment's demo kiosk, registering the store and kiosk on first use."""
+    from kofu.common.errors import KofuError
+
+    path = c.settings.keys_dir / SECRET_FILE
+    if path.exists():
+        kiosk_id, secret = path.read_text(encoding="utf-8").split()
+        return kiosk_id, secret
+    try:
+        service.register_store(DEMO_STORE, "kofu-demo", DEMO_STORE_MUNICIPALITY)
+    except KofuError as exc:
+        if exc.code != "store-exists":
+            raise
+    kiosk_id = f"DEMO-K{os.urandom(3).hex().upper()}"
+    secret = service.register_kiosk(DEMO_STORE, kiosk_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"{kiosk_id} {secret}\n")
+    return kiosk_id, secret
+
+
+def demo_cards(c: Container) -> list[DemoCard]:
+    """The cards of KOFU_HOME/demo/showcase.json for the kiosk screen's simulated card slot."""
+    from kofu.card.cardfile import CardFile, default_master_key
+    from kofu.card.readers import InProcessReader, Reader
+    from kofu.kiosk.ui.app import showcase_cards
+
+    path = c.settings.home / "demo" / "showcase.json"
+    if not path.exists():
+        return []
+    entries = json.loads(path.read_text(encoding="utf-8"))
+
+    def load(card: Path) -> Reader:
+        return InProcessReader(CardFile(card, default_master_key(c.settings.keys_dir)).load())
+
+    return showcase_cards(entries, load)
+
+
+def kiosk_ui(c: Container, service: CenterService, *, idle_seconds: float = 90.0) -> FastAPI:
+    """The kiosk touch screen of this deployment's demo kiosk, talking to `service` in-process."""
+    from kofu.center.api import create_app as center_app
+    from kofu.center.client import CenterClient
+    from kofu.kiosk.ui.app import create_app
+
+    def center() -> CenterClient:
+        kiosk_id, secret = demo_kiosk(c, service)
+        return CenterClient.in_process(center_app(service), kiosk_id, secret)
+
+    return create_app(center, lambda: demo_cards(c), c.settings.home / "kiosk", idle_seconds=idle_seconds)
 
 
 def create_web_app(container: Container, center: CenterService | None = None) -> FastAPI:
@@ -62,10 +123,12 @@ def create_web_app(container: Container, center: CenterService | None = None) ->
         return RedirectResponse("/verify/")
 
     install_error_handlers(app)
-    app.include_router(center_router(center or center_service(container)))
+    center = center or center_service(container)
+    app.include_router(center_router(center))
     app.include_router(verify_router(container.verifier))
     home = container.settings.home
     app.include_router(reports_router(container.engine, container.tenants, container.clock, home / "reports", home))
     app.mount("/issuer", issuer_app(container.issuer))
     app.mount("/jpki", jpki_app(container.authority))
+    app.mount("/kiosk", kiosk_ui(container, center))
     return app

@@ -9,7 +9,6 @@ KOFU_HOME/keys/demo-kiosk.secret). Exit status: 0 printed · 2 refused (nothing 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,9 @@ from rich.markup import escape
 from kofu.bootstrap import Container
 from kofu.cli.common import console, container, err_console
 from kofu.common.errors import InvalidInput, KofuError
+from kofu.web import demo_kiosk as demo_kiosk  # re-exported (kofu.cli.showcase, tests)
 
 app = typer.Typer(no_args_is_help=True)
-
-DEMO_STORE = "DEMO-STORE"
-DEMO_STORE_MUNICIPALITY = "282286"  # a store in 加東市
-SECRET_FILE = "demo-kiosk.secret"
 
 
 @app.callback()
@@ -37,26 +33,6 @@ def in_process_center(c: Container) -> Any:
     from kofu.web import center_service
 
     return center_service(c)
-
-
-def demo_kiosk(c: Container, service: Any) -> tuple[str, str]:
-    """(kiosk id, secret) of this deployment's demo kiosk, registering the store and kiosk on first use."""
-    path = c.settings.keys_dir / SECRET_FILE
-    if path.exists():
-        kiosk_id, secret = path.read_text(encoding="utf-8").split()
-        return kiosk_id, secret
-    try:
-        service.register_store(DEMO_STORE, "kofu-demo", DEMO_STORE_MUNICIPALITY)
-    except KofuError as exc:
-        if exc.code != "store-exists":
-            raise
-    kiosk_id = f"DEMO-K{os.urandom(3).hex().upper()}"
-    secret = service.register_kiosk(DEMO_STORE, kiosk_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(f"{kiosk_id} {secret}\n")
-    return kiosk_id, secret
 
 
 def _split(values: list[str] | None) -> list[str]:

@@ -87,3 +87,37 @@ def issuer(
         ssl_ca_certs=str(files.ca_cert),
         ssl_cert_reqs=ssl.CERT_REQUIRED,
     )
+
+
+@app.command("kiosk")
+def kiosk(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8003, help="port to listen on"),
+    center: str | None = typer.Option(None, help="center base URL; default: an in-process center over KOFU_HOME"),
+    kiosk_id: str | None = typer.Option(None, "--kiosk-id", help="this kiosk's id at the center (with --center)"),
+    secret: str | None = typer.Option(None, "--secret", envvar="KOFU_KIOSK_SECRET", help="this kiosk's secret"),
+    ca: str | None = typer.Option(None, "--ca", help="CA bundle for an https center"),
+    idle: float = typer.Option(90.0, help="seconds without a touch before the order is cancelled"),
+) -> None:
+    """The kiosk touch screen (open http://HOST:PORT/ in a browser): simulated card slot with the demo cards,
+    coin vendor, printer and speaker."""
+    import uvicorn
+
+    from kofu.center.client import CenterClient
+    from kofu.kiosk.ui.app import create_app
+    from kofu.web import center_service, demo_cards, kiosk_ui
+
+    c = container()
+    if center is None:
+        app = kiosk_ui(c, center_service(c), idle_seconds=idle)
+    else:
+        if not kiosk_id or not secret:
+            raise typer.BadParameter("--center needs --kiosk-id and --secret (or KOFU_KIOSK_SECRET)")
+        url, kid, sec = center, kiosk_id, secret
+        app = create_app(
+            lambda: CenterClient(url, kid, sec, verify=ca or True),
+            lambda: demo_cards(c),
+            c.settings.home / "kiosk",
+            idle_seconds=idle,
+        )
+    uvicorn.run(app, host=host, port=port)
