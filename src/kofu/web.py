@@ -7,6 +7,7 @@
     /jpki/…           the JPKI authority: CA certificates, CRLs, OCSP
     /verify/          the public verification page
     /healthz          ready when the database answers
+    /metrics          Prometheus text; every service has one, see docs/reliability.md
 
 Like `bootstrap`, this module composes actors and sits at the top of the layers.
 """
@@ -20,6 +21,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 
 from kofu.bootstrap import Container
+from kofu.ops import instrument
 
 if TYPE_CHECKING:
     from kofu.center.service import CenterService
@@ -64,4 +66,4 @@ def create_web_app(container: Container, center: CenterService | None = None) ->
     app.include_router(verify_router(container.verifier))
     app.mount("/issuer", issuer_app(container.issuer))
     app.mount("/jpki", jpki_app(container.authority))
-    return app
+    return instrument(app, "web")
