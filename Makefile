@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export KOFU_HOME ?= $(CURDIR)/var
 
-.PHONY: demo test setup system-deps lint bench clean
+.PHONY: demo test setup system-deps lint bench clean reliability
 
 system-deps:
 	@missing=""; \
@@ -47,6 +47,10 @@ lint: setup
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# the full-size reliability suite (docs/reliability.md); `make test` runs it at reduced size
+reliability: setup
+	KOFU_RELIABILITY=full $(BIN)/python -m pytest -q -m reliability tests/reliability
 
 demo: setup
 	$(BIN)/kofu demo

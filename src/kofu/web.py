@@ -9,6 +9,7 @@
     /reports/         operations reports: every tenant and each one (figures, charts, CSV/XLSX)
     /kiosk/           the kiosk touch screen (simulated devices, the demo cards of showcase.json)
     /healthz          ready when the database answers
+    /metrics          Prometheus text; every service has one, see docs/reliability.md
 
 Like `bootstrap`, this module composes actors and sits at the top of the layers.
 """
@@ -25,6 +26,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 
 from kofu.bootstrap import Container
+from kofu.ops import instrument
 
 if TYPE_CHECKING:
     from kofu.center.service import CenterService
@@ -131,4 +133,4 @@ def create_web_app(container: Container, center: CenterService | None = None) ->
     app.mount("/issuer", issuer_app(container.issuer))
     app.mount("/jpki", jpki_app(container.authority))
     app.mount("/kiosk", kiosk_ui(container, center))
-    return app
+    return instrument(app, "web")

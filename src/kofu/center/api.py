@@ -34,6 +34,7 @@ from kofu.center.protocol import (
 )
 from kofu.center.service import CenterError, CenterService, Kiosk
 from kofu.common.errors import KofuError
+from kofu.ops import instrument
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": what}
@@ -194,4 +195,4 @@ def create_app(service: CenterService) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(create_router(service))
-    return app
+    return instrument(app, "center")

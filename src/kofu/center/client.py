@@ -9,6 +9,9 @@
 Every POST carries a fresh Idempotency-Key and is retried once with the same key when the connection
 fails, so a lost answer never makes the center act twice. A refusal raises `CenterRefused` with the
 center's code and messages (and the eligibility refusals, if any).
+
+Every call carries `X-Request-ID`: one id per customer transaction, made by `open_session` (or given to
+it), which the center logs and forwards to the issuer — grep one id across all services' logs.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from kofu.center.protocol import (
     b64,
 )
 from kofu.common.errors import KofuError
+from kofu.ops import REQUEST_ID_HEADER, new_request_id, valid_request_id
 
 T = TypeVar("T")
 
@@ -62,6 +66,7 @@ class CenterClient:
     ) -> None:
         self.kiosk_id = kiosk_id
         self.retries = retries
+        self.request_id: str = new_request_id()  # of the current transaction; renewed by open_session
         headers = {"X-Kiosk-Id": kiosk_id, "Authorization": f"Bearer {secret}"}
         if http is not None:
             http.headers.update(headers)
@@ -124,7 +129,8 @@ class CenterClient:
         key = key or uuid.uuid4().hex
         for attempt in range(self.retries + 1):
             try:
-                response = self.http.post(path, json=body or {}, headers={"Idempotency-Key": key})
+                headers = {"Idempotency-Key": key, REQUEST_ID_HEADER: self.request_id}
+                response = self.http.post(path, json=body or {}, headers=headers)
                 break
             except httpx.TransportError:
                 if attempt == self.retries:
@@ -132,7 +138,7 @@ class CenterClient:
         return self._answer(response, kind)
 
     def _get(self, path: str, kind: type[T]) -> T:
-        return self._answer(self.http.get(path), kind)
+        return self._answer(self.http.get(path, headers={REQUEST_ID_HEADER: self.request_id}), kind)
 
     # ---- the API ----
 
@@ -142,7 +148,11 @@ class CenterClient:
         except httpx.TransportError:
             return False
 
-    def open_session(self, *, key: str | None = None) -> SessionOpened:
+    def open_session(self, *, key: str | None = None, request_id: str | None = None) -> SessionOpened:
+        """Starts a customer transaction: a new request id (or `request_id`) for this and later calls."""
+        if request_id is not None and not valid_request_id(request_id):
+            raise ValueError("a request id is 1-64 characters of A-Z a-z 0-9 . _ : -")
+        self.request_id = request_id or new_request_id()
         return self._post("/v1/sessions", SessionOpened, key=key)
 
     def authenticate_jpki(

@@ -1,12 +1,30 @@
-"""`kofu serve …`: run one actor as an HTTP service."""
+"""`kofu serve …`: run one actor as an HTTP service.
+
+Every service logs JSON lines on stderr (`kofu.ops.logs`: service, request id, route, status, duration —
+never personal data), answers `/healthz` and `/metrics`, and shuts down gracefully on SIGTERM or Ctrl-C:
+it stops accepting connections, lets in-flight requests finish (up to `--grace` seconds) and exits 0.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import typer
 
 from kofu.cli.common import container
 
 app = typer.Typer(no_args_is_help=True)
+
+GRACE = typer.Option(30, "--grace", help="seconds in-flight requests get to finish on shutdown")
+
+
+def _run(service: str, asgi: Any, host: str, port: int, grace: int, **tls: Any) -> None:
+    import uvicorn
+
+    from kofu.ops import configure_logging
+
+    configure_logging(service)
+    uvicorn.run(asgi, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=grace, **tls)
 
 
 @app.callback()
@@ -21,16 +39,15 @@ def jpki(
     base_url: str | None = typer.Option(
         None, help="URL written into issued certificates (CRL/OCSP); default http://HOST:PORT"
     ),
+    grace: int = GRACE,
 ) -> None:
     """The JPKI authority: OCSP responder, CRLs and CA certificates."""
-    import uvicorn
-
     from kofu.cli.jpki import authority
     from kofu.jpki.api import create_app
 
     public_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     a = authority(container(), base_url or f"http://{public_host}:{port}")
-    uvicorn.run(create_app(a), host=host, port=port)
+    _run("jpki", create_app(a), host, port, grace)
 
 
 @app.command("center")
@@ -44,10 +61,9 @@ def center(
     tls: bool = typer.Option(
         True, help="serve HTTPS with KOFU_HOME/keys/mtls/center-api.pem (kiosks trust ca.pem there)"
     ),
+    grace: int = GRACE,
 ) -> None:
     """The issuance center (証明書交付センター): the kiosk API, over HTTPS by default."""
-    import uvicorn
-
     from kofu.center.api import create_app
     from kofu.cli.center import center_service
     from kofu.issuer.pki import ensure_center_api_cert
@@ -55,32 +71,33 @@ def center(
     c = container()
     service = center_service(c, issuer_url=issuer_url, jpki_url=jpki_url)
     if not tls:
-        uvicorn.run(create_app(service), host=host, port=port)
+        _run("center", create_app(service), host, port, grace)
         return
     cert, key = ensure_center_api_cert(c.settings.keys_dir, hosts=(host,))
-    uvicorn.run(create_app(service), host=host, port=port, ssl_certfile=str(cert), ssl_keyfile=str(key))
+    _run("center", create_app(service), host, port, grace, ssl_certfile=str(cert), ssl_keyfile=str(key))
 
 
 @app.command("issuer")
 def issuer(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8002, help="port to listen on"),
+    grace: int = GRACE,
 ) -> None:
     """The issuing server (証明発行サーバ), for the center only: HTTPS with a required client certificate
     from the private CA in KOFU_HOME/keys/mtls (made by `kofu pki init`, created here when missing)."""
     import ssl
-
-    import uvicorn
 
     from kofu.issuer.api import create_app, tls_protocol
     from kofu.issuer.pki import ensure_pki
 
     c = container()
     files = ensure_pki(c.settings.keys_dir)
-    uvicorn.run(
+    _run(
+        "issuer",
         create_app(c.issuer),
-        host=host,
-        port=port,
+        host,
+        port,
+        grace,
         http=tls_protocol(),
         ssl_certfile=str(files.issuer_cert),
         ssl_keyfile=str(files.issuer_key),

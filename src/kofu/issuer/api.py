@@ -41,6 +41,7 @@ from kofu.issuer.eligibility import IssueRequest, Refusal
 from kofu.issuer.pki import CENTER_CN
 from kofu.issuer.service import IssuerService, Menu, NotEligible, Quote
 from kofu.issuer.tenant import CertificateType, IssuanceKind
+from kofu.ops import instrument
 from kofu.registry.model import CardLink
 
 # ---- wire models ----
@@ -352,7 +353,7 @@ def create_app(issuer: IssuerService, *, client_cn: str | None = CENTER_CN) -> F
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    return app
+    return instrument(app, "issuer")
 
 
 # ---- uvicorn: the peer certificate into the ASGI scope ----

@@ -3,7 +3,8 @@
 A drop-in for `kofu.center.gateway.InProcessGateway`: the same methods, the issuer's own dataclasses
 back, and the same errors — `NotEligible` (refusals rebuilt from the response), `NotFound`, `KofuError`.
 A network failure, a TLS failure or a timeout raises `IssuerUnavailable`, which the center turns into
-a refund. (After a timeout on `issue` the issuer may still have committed the issuance; the center's
+a refund. The request id of the center's current request is sent on as `X-Request-ID`.
+(After a timeout on `issue` the issuer may still have committed the issuance; the center's
 retry with the same `order_id` voids it — at most one live issuance per order.)
 """
 
@@ -25,6 +26,7 @@ from kofu.issuer.eligibility import IssueRequest, Refusal, RefusalCode
 from kofu.issuer.pki import MtlsFiles
 from kofu.issuer.service import Menu, MenuEntry, MenuMember, NotEligible, Quote
 from kofu.issuer.tenant import CertificateType, IssuanceKind
+from kofu.ops import REQUEST_ID_HEADER, current_request_id
 from kofu.registry.model import CardLink
 
 
@@ -45,6 +47,14 @@ def client_context(*, ca_cert: Path, client_cert: Path | None, client_key: Path 
     return ctx
 
 
+def _forward_request_id(request: httpx.Request) -> None:
+    """The center's request id (of the kiosk's transaction) goes on to the issuer, so one id follows
+    the transaction through every service's logs."""
+    request_id = current_request_id()
+    if request_id is not None:
+        request.headers[REQUEST_ID_HEADER] = request_id
+
+
 def _refusal(item: Any) -> Refusal:
     return Refusal(RefusalCode(item["code"]), item.get("detail") or "")
 
@@ -63,7 +73,9 @@ class HttpIssuerGateway:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         ctx = client_context(ca_cert=ca_cert, client_cert=client_cert, client_key=client_key)
-        self._http = httpx.Client(base_url=self.base_url, verify=ctx, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.base_url, verify=ctx, timeout=timeout, event_hooks={"request": [_forward_request_id]}
+        )
 
     @classmethod
     def from_files(cls, base_url: str, files: MtlsFiles, *, timeout: float = 10.0) -> HttpIssuerGateway:

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request, Response
 
 from kofu.jpki.model import CertKind
 from kofu.jpki.service import Authority
+from kofu.ops import instrument
 
 OCSP_RESPONSE = "application/ocsp-response"
 MAX_REQUEST = 64 * 1024
@@ -67,4 +68,4 @@ def create_app(authority: Authority) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    return app
+    return instrument(app, "jpki")
