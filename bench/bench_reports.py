@@ -13,6 +13,7 @@ statement, one scan), and with --each every figure's own query too. Medians of -
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -141,7 +142,8 @@ def main() -> None:
     record(
         f"Report figures over {args.records:,} issuance records",
         rows,
-        note=f"medians of {args.runs} runs after a warm-up; aggregation in SQL (SQLAlchemy Core), one query per figure",
+        note=f"medians of {args.runs} runs after a warm-up; aggregation in SQL (SQLAlchemy Core), figures.summary: "
+        f"one statement, one scan; load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
     )
 
 

@@ -127,7 +127,13 @@ def _activity(container: Container, day: date, seed: int, scale: float, codes: l
     tenants = [container.tenants.get(code) for code in codes]
     with console.status("generating a year of issuance activity"):
         result = generate_activity(
-            container.engine, tenants, end=day, home=container.settings.home, seed=seed, scale=scale
+            container.engine,
+            tenants,
+            end=day,
+            home=container.settings.home,
+            seed=seed,
+            scale=scale,
+            now=container.clock.now(),
         )
     table = Table(title=f"Activity {result.start.isoformat()} – {result.end.isoformat()}")
     for col in ("tenant", "name", "issuances", "certificates", "out of city", "cards", "residents"):

@@ -107,13 +107,15 @@ def generate_activity(
     days: int = 365,
     seed: int = 20161006,
     scale: float = 1.0,
+    now: datetime | None = None,
 ) -> ActivityResult:
-    """Generate `days` days of issuance ending on `end` (inclusive) for every tenant with residents."""
+    """Generate `days` days of issuance ending on `end` (inclusive) for every tenant with residents;
+    `now` stamps the stores and kiosks registered (default: the current time)."""
     t0 = time.perf_counter()
     start = end - timedelta(days=days - 1)
     result = ActivityResult(start, end)
     rng = np.random.default_rng(seed)
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     with engine.begin() as conn:
         if conn.execute(select(func.count()).select_from(stores).where(stores.c.store_id.like(f"{PREFIX}%"))).scalar():
             raise Conflict(
