@@ -6,6 +6,7 @@
                       process reaches the issuer in-process instead
     /jpki/…           the JPKI authority: CA certificates, CRLs, OCSP
     /verify/          the public verification page
+    /info/CODE        the municipality's public service page (fees, hours, who, steps)
     /kiosk/           the kiosk touch screen (simulated devices, the demo cards of showcase.json)
     /healthz          ready when the database answers
 
@@ -100,6 +101,7 @@ def kiosk_ui(c: Container, service: CenterService, *, idle_seconds: float = 90.0
 def create_web_app(container: Container, center: CenterService | None = None) -> FastAPI:
     from kofu.center.api import create_router as center_router
     from kofu.center.api import install_error_handlers
+    from kofu.info.api import create_router as info_router
     from kofu.issuer.api import create_app as issuer_app
     from kofu.jpki.api import create_app as jpki_app
     from kofu.verify.api import create_router as verify_router
@@ -124,6 +126,7 @@ def create_web_app(container: Container, center: CenterService | None = None) ->
     center = center or center_service(container)
     app.include_router(center_router(center))
     app.include_router(verify_router(container.verifier))
+    app.include_router(info_router(container.tenants, container.clock))
     app.mount("/issuer", issuer_app(container.issuer))
     app.mount("/jpki", jpki_app(container.authority))
     app.mount("/kiosk", kiosk_ui(container, center))

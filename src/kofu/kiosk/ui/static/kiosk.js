@@ -59,6 +59,6 @@
       } catch (e) { /* no speech synthesis: the text stays on the screen */ }
     };
     say();
-    setInterval(say, 5000);
+    setInterval(say, (parseFloat(reminder.dataset.repeat) || 6) * 1000);
   }
 })();
