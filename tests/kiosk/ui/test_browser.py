@@ -46,14 +46,31 @@ def empty_engine(tmp_path: Path) -> Iterator[Engine]:
     eng.dispose()
 
 
+_PLAYWRIGHT: dict[str, Any] = {}  # one Playwright and one Chromium for the whole test session
+
+
+def launch_chromium() -> Browser:
+    """Debian's Chromium through Playwright (no browser download); shared by every module that asks."""
+    if "browser" not in _PLAYWRIGHT:
+        if not Path(CHROMIUM).exists():
+            pytest.fail("Debian's chromium is missing: run `make system-deps`")
+        _PLAYWRIGHT["playwright"] = sync_playwright().start()
+        _PLAYWRIGHT["browser"] = _PLAYWRIGHT["playwright"].chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+    return _PLAYWRIGHT["browser"]  # type: ignore[no-any-return]
+
+
+def close_chromium() -> None:
+    if "browser" in _PLAYWRIGHT:
+        _PLAYWRIGHT.pop("browser").close()
+        _PLAYWRIGHT.pop("playwright").stop()
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: run `make system-deps`")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield browser
-        browser.close()
+    yield launch_chromium()
+    close_chromium()
 
 
 class Server:
