@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,8 +86,11 @@ def demo_cards(c: Container) -> list[DemoCard]:
     return showcase_cards(entries, load)
 
 
-def kiosk_ui(c: Container, service: CenterService, *, idle_seconds: float = 90.0) -> FastAPI:
-    """The kiosk touch screen of this deployment's demo kiosk, talking to `service` in-process."""
+def kiosk_ui(
+    c: Container, service: CenterService, *, idle_seconds: float = 90.0, readers: Sequence[DemoCard] = ()
+) -> FastAPI:
+    """The kiosk touch screen of this deployment's demo kiosk, talking to `service` in-process; the card
+    slot offers the demo cards and `readers` (e.g. a real PC/SC reader)."""
     from kofu.center.api import create_app as center_app
     from kofu.center.client import CenterClient
     from kofu.kiosk.ui.app import create_app
@@ -95,7 +99,7 @@ def kiosk_ui(c: Container, service: CenterService, *, idle_seconds: float = 90.0
         kiosk_id, secret = demo_kiosk(c, service)
         return CenterClient.in_process(center_app(service), kiosk_id, secret)
 
-    return create_app(center, lambda: demo_cards(c), c.settings.home / "kiosk", idle_seconds=idle_seconds)
+    return create_app(center, lambda: [*readers, *demo_cards(c)], c.settings.home / "kiosk", idle_seconds=idle_seconds)
 
 
 def create_web_app(container: Container, center: CenterService | None = None) -> FastAPI:
