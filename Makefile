@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages needed at run and test time are checked in system-deps (as root; sudo when not root):
 # poppler-utils, zbar-tools and IPAex fonts for certificates; pcscd, vsmartcard-vpcd, opensc and the
-# pyscard build deps (libpcsclite-dev, swig) for the card.
+# pyscard build deps (libpcsclite-dev, swig) for the card; chromium and Korean/Devanagari fonts for the kiosk
+# screen's browser tests.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export KOFU_HOME ?= $(CURDIR)/var
 
@@ -26,6 +27,8 @@ system-deps:
 	[ -f /usr/include/PCSC/winscard.h ] || missing="$$missing libpcsclite-dev"; \
 	command -v swig >/dev/null || missing="$$missing swig"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] || missing="$$missing fonts-nanum"; \
+	[ -f /usr/share/fonts/truetype/lohit-devanagari/Lohit-Devanagari.ttf ] || missing="$$missing fonts-lohit-deva"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

@@ -12,5 +12,6 @@ for script, args in (
     ("bench_issue.py", ["--runs", "50"]),
     ("bench_import.py", ["--residents", "1000000"]),
     ("bench_reports.py", ["--records", "10000000", "--runs", "3"]),
+    ("bench_kiosk_ui.py", ["--runs", "10"]),
 ):
     subprocess.run([sys.executable, str(HERE / script), *args], check=True)

@@ -7,6 +7,7 @@
     /jpki/…           the JPKI authority: CA certificates, CRLs, OCSP
     /verify/          the public verification page
     /reports/         operations reports: every tenant and each one (figures, charts, CSV/XLSX)
+    /info/CODE        the municipality's public service page (fees, hours, who, steps)
     /kiosk/           the kiosk touch screen (simulated devices, the demo cards of showcase.json)
     /healthz          ready when the database answers
     /metrics          Prometheus text; every service has one, see docs/reliability.md
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,8 +89,11 @@ def demo_cards(c: Container) -> list[DemoCard]:
     return showcase_cards(entries, load)
 
 
-def kiosk_ui(c: Container, service: CenterService, *, idle_seconds: float = 90.0) -> FastAPI:
-    """The kiosk touch screen of this deployment's demo kiosk, talking to `service` in-process."""
+def kiosk_ui(
+    c: Container, service: CenterService, *, idle_seconds: float = 90.0, readers: Sequence[DemoCard] = ()
+) -> FastAPI:
+    """The kiosk touch screen of this deployment's demo kiosk, talking to `service` in-process; the card
+    slot offers the demo cards and `readers` (e.g. a real PC/SC reader)."""
     from kofu.center.api import create_app as center_app
     from kofu.center.client import CenterClient
     from kofu.kiosk.ui.app import create_app
@@ -97,12 +102,13 @@ def kiosk_ui(c: Container, service: CenterService, *, idle_seconds: float = 90.0
         kiosk_id, secret = demo_kiosk(c, service)
         return CenterClient.in_process(center_app(service), kiosk_id, secret)
 
-    return create_app(center, lambda: demo_cards(c), c.settings.home / "kiosk", idle_seconds=idle_seconds)
+    return create_app(center, lambda: [*readers, *demo_cards(c)], c.settings.home / "kiosk", idle_seconds=idle_seconds)
 
 
 def create_web_app(container: Container, center: CenterService | None = None) -> FastAPI:
     from kofu.center.api import create_router as center_router
     from kofu.center.api import install_error_handlers
+    from kofu.info.api import create_router as info_router
     from kofu.issuer.api import create_app as issuer_app
     from kofu.jpki.api import create_app as jpki_app
     from kofu.reports.web import create_router as reports_router
@@ -130,6 +136,7 @@ def create_web_app(container: Container, center: CenterService | None = None) ->
     app.include_router(verify_router(container.verifier))
     home = container.settings.home
     app.include_router(reports_router(container.engine, container.tenants, container.clock, home / "reports", home))
+    app.include_router(info_router(container.tenants, container.clock))
     app.mount("/issuer", issuer_app(container.issuer))
     app.mount("/jpki", jpki_app(container.authority))
     app.mount("/kiosk", kiosk_ui(container, center))

@@ -8,6 +8,7 @@ it stops accepting connections, lets in-flight requests finish (up to `--grace` 
 from __future__ import annotations
 
 from typing import Any
+from collections.abc import Callable
 
 import typer
 
@@ -115,25 +116,32 @@ def kiosk(
     secret: str | None = typer.Option(None, "--secret", envvar="KOFU_KIOSK_SECRET", help="this kiosk's secret"),
     ca: str | None = typer.Option(None, "--ca", help="CA bundle for an https center"),
     idle: float = typer.Option(90.0, help="seconds without a touch before the order is cancelled"),
+    pcsc: list[str] = typer.Option(None, "--pcsc", help="offer a real PC/SC reader in the card slot (name or part)"),
 ) -> None:
     """The kiosk touch screen (open http://HOST:PORT/ in a browser): simulated card slot with the demo cards,
     coin vendor, printer and speaker."""
     import uvicorn
 
+    from kofu.card.readers import PcscReader, Reader
     from kofu.center.client import CenterClient
     from kofu.kiosk.ui.app import create_app
+    from kofu.kiosk.ui.session import DemoCard
     from kofu.web import center_service, demo_cards, kiosk_ui
 
+    def reader(name: str) -> Callable[[], Reader]:
+        return lambda: PcscReader(name)
+
+    readers = [DemoCard(f"PC/SC {name}", reader(name), "pcsc") for name in pcsc or []]
     c = container()
     if center is None:
-        app = kiosk_ui(c, center_service(c), idle_seconds=idle)
+        app = kiosk_ui(c, center_service(c), idle_seconds=idle, readers=readers)
     else:
         if not kiosk_id or not secret:
             raise typer.BadParameter("--center needs --kiosk-id and --secret (or KOFU_KIOSK_SECRET)")
         url, kid, sec = center, kiosk_id, secret
         app = create_app(
             lambda: CenterClient(url, kid, sec, verify=ca or True),
-            lambda: demo_cards(c),
+            lambda: [*readers, *demo_cards(c)],
             c.settings.home / "kiosk",
             idle_seconds=idle,
         )

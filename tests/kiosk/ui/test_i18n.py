@@ -5,16 +5,28 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
+from sqlalchemy.engine import Engine
 
+from kofu.db.engine import create_engine_for
 from kofu.kiosk.ui import app as ui_app
 from kofu.kiosk.ui.i18n import LANGUAGES, po_path, translations
 from tests.kiosk.ui.conftest import Browser
+
+
+@pytest.fixture
+def empty_engine(tmp_path: Path) -> Iterator[Engine]:
+    """SQLite only: the screens' text does not depend on the database (tests/kiosk covers PostgreSQL)."""
+    eng = create_engine_for(f"sqlite:///{tmp_path / 'kofu.sqlite3'}")
+    yield eng
+    eng.dispose()
+
 
 OFFICIAL_TITLES = {"住民票の写し", "住民票記載事項証明書", "印鑑登録証明書", "所得証明書"}
 KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")

@@ -112,6 +112,7 @@ def create_app(
     *,
     idle_seconds: float = 90.0,
     warn_seconds: float = 30.0,
+    reminder_seconds: float = 6.0,
 ) -> FastAPI:
     """The kiosk screen; `center()` makes its `CenterClient` (called once, on the first customer), `cards()`
     lists the demo cards of the simulated card slot, `work_dir` holds the sessions' trays."""
@@ -145,6 +146,7 @@ def create_app(
             cards=cards() if s.screen is Screen.CARD else (),
             idle_seconds=idle_seconds,
             warn_seconds=warn_seconds,
+            reminder_seconds=reminder_seconds,
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 

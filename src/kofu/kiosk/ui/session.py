@@ -14,7 +14,6 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -124,7 +123,7 @@ class KioskSession:
     notice: str | None = None  # a message code shown on the current screen
 
     def __post_init__(self) -> None:
-        self.tray = Path(tempfile.mkdtemp(prefix="tray-", dir=self.work_dir))
+        self.tray = self.work_dir / f"tray-{secrets.token_hex(8)}"  # made by the printer when it prints
         self.devices = Devices(CardSlot(), CoinVendor(), Printer(self.tray), Speaker(), ReceiptPrinter(self.tray))
         self._run: _Run | None = None
         self._client: JpkiClient | None = None

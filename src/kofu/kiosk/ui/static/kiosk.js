@@ -47,18 +47,23 @@
     document.addEventListener(ev, function () { if (!dialog.open) { arm(); } }, true);
   });
   arm();
+  function speak(el) {
+    try {
+      var u = new SpeechSynthesisUtterance(el.dataset.speech);
+      u.lang = el.dataset.lang; u.rate = 0.9;
+      window.speechSynthesis.cancel(); window.speechSynthesis.speak(u);
+    } catch (e) { /* no speech synthesis: the text stays on the screen */ }
+  }
+  var once = document.getElementById("say-once");
+  if (once) { speak(once); }
   // the reminder repeats until the stop button is pressed
   var reminder = document.getElementById("reminder");
   if (reminder) {
     var say = function () {
       reminder.dataset.spoken = String(parseInt(reminder.dataset.spoken, 10) + 1);
-      try {
-        var u = new SpeechSynthesisUtterance(reminder.dataset.speech);
-        u.lang = reminder.dataset.lang; u.rate = 0.9;
-        window.speechSynthesis.cancel(); window.speechSynthesis.speak(u);
-      } catch (e) { /* no speech synthesis: the text stays on the screen */ }
+      speak(reminder);
     };
     say();
-    setInterval(say, 5000);
+    setInterval(say, (parseFloat(reminder.dataset.repeat) || 6) * 1000);
   }
 })();
