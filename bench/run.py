@@ -8,5 +8,9 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-for script, args in (("bench_issue.py", ["--runs", "50"]), ("bench_import.py", ["--residents", "1000000"])):
+for script, args in (
+    ("bench_render.py", ["--runs", "300"]),
+    ("bench_issue.py", ["--runs", "50"]),
+    ("bench_import.py", ["--residents", "1000000"]),
+):
     subprocess.run([sys.executable, str(HERE / script), *args], check=True)

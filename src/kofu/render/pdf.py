@@ -1,4 +1,4 @@
-"""CertificateDocument → A4 PDF bytes (reportlab).
+"""CertificateDocument → A4 PDF bytes (laid out on writer.PageCanvas, written by writer.PdfWriter).
 
 Page anatomy (top to bottom): security frame with micro text, issuance number 第…号 (top right), the title,
 the header box (住所, 世帯主 …), one ruled block per person (or the 印影 box, or the amounts table),
@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from PIL import Image, ImageChops
 from reportlab.lib.colors import Color, black
 from reportlab.lib.pagesizes import A4
 
 from kofu.render.fontprog import FontProgram, font_program
-from kofu.render.fonts import FONT_ENV, find_font
+from kofu.render.fonts import find_font
 from kofu.render.model import CertificateDocument, DocumentKind, Field, PersonSection
 from kofu.render.qr import qr_path
 from kofu.render.security import draw_copy_evident_screen, draw_micro_text_frame
@@ -59,14 +58,10 @@ QR_FORM = "kofu-qr"
 # -- text helpers -------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
-def _font_for(override: str | None) -> FontProgram:
-    return font_program(find_font())
-
-
+@cache
 def _font() -> FontProgram:
-    """The prepared Mincho; looked up again only when $KOFU_FONT_PATH changes."""
-    return _font_for(os.environ.get(FONT_ENV))
+    """The prepared Mincho (located once per process, like reportlab's registration was)."""
+    return font_program(find_font())
 
 
 def _width(text: str, size: float) -> float:
