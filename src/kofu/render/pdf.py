@@ -39,6 +39,7 @@ CONTENT_TOP = PAGE_H - 128.0
 CONTENT_BOTTOM = 262.0  # the footer (certification, seal, QR) lives below this line
 BODY_BOTTOM = 150.0  # on pages that continue, the body may reach down to the QR
 ROW_H = 20.0
+MIN_TEXT_SIZE = 6.0  # long values shrink to fit their cell, down to this size
 LABEL_W = 84.0
 LABEL_SIZE = 8.5
 VALUE_SIZE = 10.5
@@ -68,26 +69,21 @@ def _width(text: str, size: float) -> float:
     return _font().string_width(text, size)
 
 
-def _fit(text: str, size: float, max_w: float, min_size: float = 6.0) -> float:
-    w = _width(text, size)
-    if w <= max_w:
-        return size
-    return max(min_size, size * max_w / w)
-
-
 def _text(
     c: Canvas, text: str, x: float, y: float, size: float, *, align: str = "left", max_w: float | None = None
 ) -> float:
     """Draw one line; shrink to `max_w` if given. Returns the width drawn."""
-    if max_w is not None:
-        size = _fit(text, size, max_w)
+    run = _font().text(text)
+    w = run.width * size / 1000.0
+    if max_w is not None and w > max_w:
+        size = max(MIN_TEXT_SIZE, size * max_w / w)
+        w = run.width * size / 1000.0
     c.setFont("", size)
-    w = _width(text, size)
     if align == "right":
         x -= w
     elif align == "center":
         x -= w / 2
-    c.drawString(x, y, text)
+    c.draw_run(x, y, run)
     return w
 
 
