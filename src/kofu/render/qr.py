@@ -156,10 +156,10 @@ def qr_matrix(statement: str) -> Matrix:
     """The QR modules (1 = dark) of `statement`, without quiet zone; same symbol as `make_qr`."""
     try:
         data = statement.encode("iso-8859-1")
-    except UnicodeEncodeError as e:
+    except UnicodeEncodeError as exc:
         raise InvalidInput(
             "the QR statement must be Latin-1 text (byte mode)", "QRコードの内容は Latin-1 の文字に限られます"
-        ) from e
+        ) from exc
     version = _version_for(len(data))
     f = _frame(version)
     # bit stream: mode 0100, character count, bytes, terminator, pad to a byte, pad codewords
