@@ -24,7 +24,7 @@ from kofu.render.fonts import find_font
 from kofu.render.model import CertificateDocument, DocumentKind, Field, PersonSection
 from kofu.render.qr import qr_path
 from kofu.render.security import draw_copy_evident_screen, draw_micro_text_frame
-from kofu.render.writer import PageCanvas, PdfWriter, SignatureSlot, XObject, form_xobject
+from kofu.render.writer import PageCanvas, PdfWriter, SignatureSlot, XObject, fill_op, form_xobject, text_op
 
 Canvas = PageCanvas
 
@@ -69,21 +69,28 @@ def _width(text: str, size: float) -> float:
     return _font().string_width(text, size)
 
 
-def _text(
-    c: Canvas, text: str, x: float, y: float, size: float, *, align: str = "left", max_w: float | None = None
-) -> float:
-    """Draw one line; shrink to `max_w` if given. Returns the width drawn."""
+def _text_op(
+    text: str, x: float, y: float, size: float, *, align: str = "left", max_w: float | None = None
+) -> tuple[str, frozenset[int], float]:
+    """(operators, glyphs, width) of one line; shrunk to `max_w` if given."""
     run = _font().text(text)
     w = run.width * size / 1000.0
     if max_w is not None and w > max_w:
         size = max(MIN_TEXT_SIZE, size * max_w / w)
         w = run.width * size / 1000.0
-    c.setFont("", size)
     if align == "right":
         x -= w
     elif align == "center":
         x -= w / 2
-    c.draw_run(x, y, run)
+    return text_op(run, size, x, y), run.gids, w
+
+
+def _text(
+    c: Canvas, text: str, x: float, y: float, size: float, *, align: str = "left", max_w: float | None = None
+) -> float:
+    """Draw one line; shrink to `max_w` if given. Returns the width drawn."""
+    op, gids, w = _text_op(text, x, y, size, align=align, max_w=max_w)
+    c.emit(op, gids)
     return w
 
 
@@ -125,23 +132,21 @@ def _draw_grid(c: Canvas, rows: list[list[Field]], x0: float, x1: float, top: fl
     width = x1 - x0
     c.setStrokeColor(RULE)
     c.setLineWidth(0.5)
+    label_fill, value_fill = fill_op(LABEL_COLOR), fill_op(black)
     y = top
     for row in rows:
         y_bot = y - row_h
         cells = [(x0, x1)] if len(row) == 1 else [(x0, x0 + width / 2), (x0 + width / 2, x1)]
+        label_y = _cell_baseline(y_bot, row_h, LABEL_SIZE)
+        value_y = _cell_baseline(y_bot, row_h, VALUE_SIZE)
         for f, (cx0, cx1) in zip(row, cells, strict=False):
-            c.setLineWidth(0.4)
-            c.line(cx0 + LABEL_W, y, cx0 + LABEL_W, y_bot)
-            c.setFillColor(LABEL_COLOR)
-            _text(c, f.label, cx0 + 5, _cell_baseline(y_bot, row_h, LABEL_SIZE), LABEL_SIZE, max_w=LABEL_W - 8)
-            c.setFillColor(black)
-            _text(
-                c,
-                f.value,
-                cx0 + LABEL_W + 6,
-                _cell_baseline(y_bot, row_h, VALUE_SIZE),
-                VALUE_SIZE,
-                max_w=cx1 - cx0 - LABEL_W - 10,
+            # one string per cell: the rule after the label, then label and value (the hot loop of a page)
+            lx = cx0 + LABEL_W
+            label, label_gids, _ = _text_op(f.label, cx0 + 5, label_y, LABEL_SIZE, max_w=LABEL_W - 8)
+            value, value_gids, _ = _text_op(f.value, lx + 6, value_y, VALUE_SIZE, max_w=cx1 - cx0 - LABEL_W - 10)
+            c.emit(
+                f"0.400 w\n{lx:.2f} {y:.2f} m {lx:.2f} {y_bot:.2f} l S\n{label_fill}\n{label}\n{value_fill}\n{value}",
+                label_gids | value_gids,
             )
         if len(row) == 2:
             c.setLineWidth(0.5)

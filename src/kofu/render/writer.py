@@ -42,6 +42,21 @@ def pdf_literal(text: str) -> bytes:
     return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode() + b">"
 
 
+def fill_op(c: Color) -> str:
+    """The `rg` operator for a colour (cached: a page sets the same few colours many times)."""
+    key = (c.red, c.green, c.blue)
+    op = _FILL_OPS.get(key)
+    if op is None:
+        op = _FILL_OPS[key] = f"{c.red:.3f} {c.green:.3f} {c.blue:.3f} rg"
+    return op
+
+
+def text_op(run: TextRun, size: float, x: float, y: float, render_mode: int = 0) -> str:
+    """One line of text in the document font (resource /F1) at (x, y)."""
+    mode = f"{render_mode} Tr " if render_mode else ""
+    return f"BT /F1 {size:.3f} Tf {mode}{x:.2f} {y:.2f} Td <{run.hex}> Tj ET"
+
+
 @dataclass(frozen=True)
 class XObject:
     """A ready object: dictionary entries (without << >>) and an already compressed stream."""
@@ -81,11 +96,13 @@ class PageCanvas:
         self.code.append("Q")
 
     def setFillColor(self, c: Color) -> None:
-        key = (c.red, c.green, c.blue)
-        op = _FILL_OPS.get(key)
-        if op is None:
-            op = _FILL_OPS[key] = f"{c.red:.3f} {c.green:.3f} {c.blue:.3f} rg"
-        self.code.append(op)
+        self.code.append(fill_op(c))
+
+    def emit(self, ops: str, gids: frozenset[int] = frozenset()) -> None:
+        """Append ready operators (several may be joined by newlines), with the glyphs their text uses."""
+        self.code.append(ops)
+        if gids:
+            self.gids |= gids
 
     def setStrokeColor(self, c: Color) -> None:
         self.code.append(f"{c.red:.3f} {c.green:.3f} {c.blue:.3f} RG")
@@ -141,8 +158,7 @@ class PageCanvas:
     def draw_run(self, x: float, y: float, run: TextRun, render_mode: int = 0) -> None:
         """Draw an already coded string (`FontProgram.text`) at the current font size."""
         self.gids |= run.gids
-        mode = f"{render_mode} Tr " if render_mode else ""
-        self.code.append(f"BT /F1 {self._font_size:.3f} Tf {mode}{x:.2f} {y:.2f} Td <{run.hex}> Tj ET")
+        self.code.append(text_op(run, self._font_size, x, y, render_mode))
 
     # -- forms and images -------------------------------------------------------------------------------
 
