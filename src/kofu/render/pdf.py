@@ -212,17 +212,14 @@ def _image_xobject(png: bytes, opacity: float) -> XObject:
     if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         rgb = np.asarray(rgba.convert("RGB"))
-        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32)
+        alpha = np.asarray(rgba.getchannel("A"))
     else:
         rgb = np.asarray(img.convert("RGB"))
         # how far from white its darkest channel is (np.minimum of the planes: min(axis=2) is 25x slower)
-        darkest = np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
-        alpha = 255.0 - darkest.astype(np.float32)
+        alpha = 255 - np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
     if opacity < 1.0:
-        alpha = np.floor(alpha * opacity)
-    smask = XObject(
-        name + "a", common + b" /ColorSpace /DeviceGray", zlib.compress(alpha.astype(np.uint8).tobytes(), 1)
-    )
+        alpha = np.floor(alpha * opacity).astype(np.uint8)
+    smask = XObject(name + "a", common + b" /ColorSpace /DeviceGray", zlib.compress(alpha.tobytes(), 1))
     idat = _png_idat(png)
     if idat is not None:
         parms = b" /DecodeParms <</Predictor 15 /Colors 3 /BitsPerComponent 8 /Columns %d>>" % w
