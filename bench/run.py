@@ -9,6 +9,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 for script, args in (
+    ("bench_render.py", ["--runs", "300"]),
     ("bench_issue.py", ["--runs", "50"]),
     ("bench_import.py", ["--residents", "1000000"]),
     ("bench_reports.py", ["--records", "10000000", "--runs", "3"]),

@@ -10,13 +10,13 @@ valid zlib stream), so no font is parsed and almost nothing is compressed per do
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,15 @@ def _checksum(data: bytes) -> int:
     return int(sum(struct.unpack(f">{len(padded) // 4}I", padded))) & 0xFFFFFFFF
 
 
+def _stored_block(data: bytes) -> bytes:
+    """`data` as non-final stored deflate blocks (no compression, nothing to compute)."""
+    out = []
+    for i in range(0, len(data), 0xFFFF):
+        chunk = data[i : i + 0xFFFF]
+        out.append(struct.pack("<BHH", 0, len(chunk), len(chunk) ^ 0xFFFF) + chunk)
+    return b"".join(out)
+
+
 def _deflate_block(data: bytes, level: int = 6) -> bytes:
     """Raw deflate of `data`, ended by a sync flush (byte aligned, not final): blocks concatenate."""
     c = zlib.compressobj(level, zlib.DEFLATED, -15)
@@ -63,6 +72,7 @@ class _Glyph:
     checksum: int
     components: tuple[int, ...]  # glyph ids a composite glyph refers to
     hmtx: bytes  # advance and left side bearing
+    size: int  # len(data)
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,8 @@ class FontProgram:
         self._static_blocks = {tag: (_pad4(data), _deflate_block(_pad4(data))) for tag, data in self.statics.items()}
         self._static_data = b"".join(d for d, _ in self._static_blocks.values())
         self._static_stream = b"".join(b for _, b in self._static_blocks.values())
+        self._static_layout = [(tag, len(data), _checksum(data)) for tag, (data, _) in self._static_blocks.items()]
+        self._composites = False  # set once a composite glyph has been seen
 
     def _table_offset(self, tag: bytes) -> int:
         (num,) = struct.unpack(">H", self.raw[4:6])
@@ -206,8 +218,15 @@ class FontProgram:
                     break
         padded = _pad4(data)
         g = _Glyph(
-            padded, _deflate_block(padded), _checksum(padded), tuple(components), struct.pack(">Hh", *self.metrics[gid])
+            padded,
+            _deflate_block(padded),
+            _checksum(padded),
+            tuple(components),
+            struct.pack(">Hh", *self.metrics[gid]),
+            len(padded),
         )
+        if components:
+            self._composites = True
         with self._lock:
             self._glyphs[gid] = g
         return g
@@ -230,15 +249,16 @@ class FontProgram:
             if not flags & _MORE_COMPONENTS:
                 break
         out = bytes(data)
-        return _Glyph(out, _deflate_block(out), _checksum(out), g.components, g.hmtx)
+        return _Glyph(out, _deflate_block(out), _checksum(out), g.components, g.hmtx, len(out))
 
     # -- subset -----------------------------------------------------------------------------------------
 
     def subset(self, used: Iterable[int]) -> Subset:
         """The subset holding .notdef plus `used` (and any components), renumbered 1…n."""
         gids = sorted(set(used) - {0})
-        glyphs = [self._glyph(g) for g in gids]
-        if any(g.components for g in glyphs):  # composite glyphs pull in their components
+        cached = self._glyphs
+        glyphs = [cached.get(g) or self._glyph(g) for g in gids]
+        if self._composites and any(g.components for g in glyphs):  # composites pull in their components
             seen = set(gids)
             todo = list(gids)
             while todo:
@@ -252,16 +272,16 @@ class FontProgram:
         all_gids = [0, *gids]
         glyphs.insert(0, self._glyph(0))
         fontfile, length1 = self._fontfile(all_gids, glyphs)
-        tag = "".join(chr(65 + b % 26) for b in hashlib.sha256(repr(gids).encode()).digest()[:6])
         c2g = np.zeros(max(all_gids) + 1, dtype=">u2")
         c2g[all_gids] = np.arange(len(all_gids))
-        return Subset(tag, tuple(gids), c2g.tobytes(), fontfile, length1)
+        c2g_bytes = c2g.tobytes()
+        crc = zlib.crc32(c2g_bytes)
+        tag = "".join(chr(65 + (crc >> (5 * i)) % 26) for i in range(6))  # names the glyph set
+        return Subset(tag, tuple(gids), c2g_bytes, fontfile, length1)
 
     def _fontfile(self, gids: Sequence[int], glyphs: Sequence[_Glyph]) -> tuple[bytes, int]:
         n = len(gids)
-        offsets = [0]
-        for g in glyphs:
-            offsets.append(offsets[-1] + len(g.data))
+        offsets = [0, *accumulate([g.size for g in glyphs])]
         loca = struct.pack(f">{n + 1}I", *offsets)
         hmtx = b"".join([g.hmtx for g in glyphs])
         head = bytearray(self.head)
@@ -273,7 +293,7 @@ class FontProgram:
         struct.pack_into(">H", maxp, 4, n)
         dynamic = {b"head": bytes(head), b"hhea": bytes(hhea), b"maxp": bytes(maxp), b"hmtx": hmtx, b"loca": loca}
         glyf_len = offsets[-1]
-        glyf_sum = sum(g.checksum for g in glyphs) & 0xFFFFFFFF
+        glyf_sum = sum([g.checksum for g in glyphs]) & 0xFFFFFFFF
 
         tags = sorted([*dynamic, *self._static_blocks, b"glyf"])
         num = len(tags)
@@ -282,8 +302,7 @@ class FontProgram:
         layout: list[tuple[bytes, int, int]] = []  # tag, padded length, checksum
         for tag, data in dynamic.items():
             layout.append((tag, len(_pad4(data)), _checksum(data)))
-        for tag, (data, _) in self._static_blocks.items():
-            layout.append((tag, len(data), _checksum(data)))
+        layout.extend(self._static_layout)
         layout.append((b"glyf", glyf_len, glyf_sum))
         real_len = {tag: len(d) for tag, d in dynamic.items()} | {t: len(d) for t, d in self.statics.items()}
         real_len[b"glyf"] = glyf_len
@@ -307,7 +326,7 @@ class FontProgram:
         stream = b"".join(
             [
                 _ZLIB_HEADER,
-                _deflate_block(front, 1),
+                _stored_block(front),
                 self._static_stream,
                 *[g.block for g in glyphs],
                 _DEFLATE_END,

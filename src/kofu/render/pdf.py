@@ -1,4 +1,4 @@
-"""CertificateDocument → A4 PDF bytes (reportlab).
+"""CertificateDocument → A4 PDF bytes (laid out on writer.PageCanvas, written by writer.PdfWriter).
 
 Page anatomy (top to bottom): security frame with micro text, issuance number 第…号 (top right), the title,
 the header box (住所, 世帯主 …), one ruled block per person (or the 印影 box, or the amounts table),
@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
+import struct
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
-from PIL import Image, ImageChops
+import numpy as np
+from PIL import Image
 from reportlab.lib.colors import Color, black
 from reportlab.lib.pagesizes import A4
 
 from kofu.render.fontprog import FontProgram, font_program
-from kofu.render.fonts import FONT_ENV, find_font
+from kofu.render.fonts import find_font
 from kofu.render.model import CertificateDocument, DocumentKind, Field, PersonSection
 from kofu.render.qr import qr_path
 from kofu.render.security import draw_copy_evident_screen, draw_micro_text_frame
-from kofu.render.writer import PageCanvas, PdfWriter, SignatureSlot, XObject, form_xobject
+from kofu.render.writer import PageCanvas, PdfWriter, SignatureSlot, XObject, fill_op, form_xobject, text_op
 
 Canvas = PageCanvas
 
@@ -40,6 +41,7 @@ CONTENT_TOP = PAGE_H - 128.0
 CONTENT_BOTTOM = 262.0  # the footer (certification, seal, QR) lives below this line
 BODY_BOTTOM = 150.0  # on pages that continue, the body may reach down to the QR
 ROW_H = 20.0
+MIN_TEXT_SIZE = 6.0  # long values shrink to fit their cell, down to this size
 LABEL_W = 84.0
 LABEL_SIZE = 8.5
 VALUE_SIZE = 10.5
@@ -59,40 +61,38 @@ QR_FORM = "kofu-qr"
 # -- text helpers -------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
-def _font_for(override: str | None) -> FontProgram:
-    return font_program(find_font())
-
-
+@cache
 def _font() -> FontProgram:
-    """The prepared Mincho; looked up again only when $KOFU_FONT_PATH changes."""
-    return _font_for(os.environ.get(FONT_ENV))
+    """The prepared Mincho (located once per process, like reportlab's registration was)."""
+    return font_program(find_font())
 
 
 def _width(text: str, size: float) -> float:
     return _font().string_width(text, size)
 
 
-def _fit(text: str, size: float, max_w: float, min_size: float = 6.0) -> float:
-    w = _width(text, size)
-    if w <= max_w:
-        return size
-    return max(min_size, size * max_w / w)
+def _text_op(
+    text: str, x: float, y: float, size: float, *, align: str = "left", max_w: float | None = None
+) -> tuple[str, frozenset[int], float]:
+    """(operators, glyphs, width) of one line; shrunk to `max_w` if given."""
+    run = _font().text(text)
+    w = run.width * size / 1000.0
+    if max_w is not None and w > max_w:
+        size = max(MIN_TEXT_SIZE, size * max_w / w)
+        w = run.width * size / 1000.0
+    if align == "right":
+        x -= w
+    elif align == "center":
+        x -= w / 2
+    return text_op(run, size, x, y), run.gids, w
 
 
 def _text(
     c: Canvas, text: str, x: float, y: float, size: float, *, align: str = "left", max_w: float | None = None
 ) -> float:
     """Draw one line; shrink to `max_w` if given. Returns the width drawn."""
-    if max_w is not None:
-        size = _fit(text, size, max_w)
-    c.setFont("", size)
-    w = _width(text, size)
-    if align == "right":
-        x -= w
-    elif align == "center":
-        x -= w / 2
-    c.drawString(x, y, text)
+    op, gids, w = _text_op(text, x, y, size, align=align, max_w=max_w)
+    c.emit(op, gids)
     return w
 
 
@@ -134,23 +134,21 @@ def _draw_grid(c: Canvas, rows: list[list[Field]], x0: float, x1: float, top: fl
     width = x1 - x0
     c.setStrokeColor(RULE)
     c.setLineWidth(0.5)
+    label_fill, value_fill = fill_op(LABEL_COLOR), fill_op(black)
     y = top
     for row in rows:
         y_bot = y - row_h
         cells = [(x0, x1)] if len(row) == 1 else [(x0, x0 + width / 2), (x0 + width / 2, x1)]
+        label_y = _cell_baseline(y_bot, row_h, LABEL_SIZE)
+        value_y = _cell_baseline(y_bot, row_h, VALUE_SIZE)
         for f, (cx0, cx1) in zip(row, cells, strict=False):
-            c.setLineWidth(0.4)
-            c.line(cx0 + LABEL_W, y, cx0 + LABEL_W, y_bot)
-            c.setFillColor(LABEL_COLOR)
-            _text(c, f.label, cx0 + 5, _cell_baseline(y_bot, row_h, LABEL_SIZE), LABEL_SIZE, max_w=LABEL_W - 8)
-            c.setFillColor(black)
-            _text(
-                c,
-                f.value,
-                cx0 + LABEL_W + 6,
-                _cell_baseline(y_bot, row_h, VALUE_SIZE),
-                VALUE_SIZE,
-                max_w=cx1 - cx0 - LABEL_W - 10,
+            # one string per cell: the rule after the label, then label and value (the hot loop of a page)
+            lx = cx0 + LABEL_W
+            label, label_gids, _ = _text_op(f.label, cx0 + 5, label_y, LABEL_SIZE, max_w=LABEL_W - 8)
+            value, value_gids, _ = _text_op(f.value, lx + 6, value_y, VALUE_SIZE, max_w=cx1 - cx0 - LABEL_W - 10)
+            c.emit(
+                f"0.400 w\n{lx:.2f} {y:.2f} m {lx:.2f} {y_bot:.2f} l S\n{label_fill}\n{label}\n{value_fill}\n{value}",
+                label_gids | value_gids,
             )
         if len(row) == 2:
             c.setLineWidth(0.5)
@@ -172,27 +170,61 @@ def _fields_block(fields: Sequence[Field]) -> Block:
     return Block(len(rows) * ROW_H, draw)
 
 
-@lru_cache(maxsize=32)
-def _image_xobject(png: bytes, opacity: float) -> XObject:
-    """Decode once; turn white paper into transparency so the ink overprints what is beneath it.
+def _png_idat(png: bytes) -> tuple[int, int, bytes] | None:
+    """(width, height, zlib data) of an 8-bit RGB, non-interlaced PNG, whose IDAT a PDF can use as it is
+    (FlateDecode with PNG predictors); None for any other kind of PNG."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    pos, idat, header = 8, [], b""
+    while pos + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        data = png[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = data
+        elif kind == b"IDAT":
+            idat.append(data)
+        elif kind in (b"tRNS", b"IEND"):
+            if kind == b"tRNS":
+                return None
+            break
+        pos += 12 + length
+    if len(header) != 13 or not idat:
+        return None
+    w, h, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    if depth != 8 or color != 2 or interlace != 0:
+        return None
+    return w, h, b"".join(idat)
 
-    Returns an RGB image XObject with its alpha as /SMask, compressed once and reused by every document.
+
+@lru_cache(maxsize=256)
+def _image_xobject(png: bytes, opacity: float) -> XObject:
+    """Turn white paper into transparency so the ink overprints what is beneath it; cached per image.
+
+    An RGB image XObject with its alpha as /SMask. Official seals recur (cached); each 印影 is new, so the
+    uncached path is kept short: an 8-bit RGB PNG's pixel data goes into the PDF as it is (PNG predictors),
+    only the alpha is computed (numpy) and compressed.
     """
     img = Image.open(io.BytesIO(png))
     img.load()
-    rgba = img.convert("RGBA")
-    if img.mode not in ("RGBA", "LA", "PA") and "transparency" not in img.info:
-        # alpha = how far a pixel is from white (its darkest channel), like ink on paper
-        r, g, b = rgba.convert("RGB").split()
-        darkest = ImageChops.darker(ImageChops.darker(r, g), b)
-        rgba.putalpha(ImageChops.invert(darkest))
-    if opacity < 1.0:
-        rgba.putalpha(rgba.getchannel("A").point(lambda v: int(v * opacity)))
-    w, h = rgba.size
     name = "Im" + hashlib.sha256(png + repr(opacity).encode()).hexdigest()[:12]
+    w, h = img.size
     common = b"/Type /XObject /Subtype /Image /Width %d /Height %d /BitsPerComponent 8 /Filter /FlateDecode" % (w, h)
-    smask = XObject(name + "a", common + b" /ColorSpace /DeviceGray", zlib.compress(rgba.getchannel("A").tobytes(), 6))
-    return XObject(name, common + b" /ColorSpace /DeviceRGB", zlib.compress(rgba.convert("RGB").tobytes(), 6), smask)
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        rgb = np.asarray(rgba.convert("RGB"))
+        alpha = np.asarray(rgba.getchannel("A"))
+    else:
+        rgb = np.asarray(img.convert("RGB"))
+        # how far from white its darkest channel is (np.minimum of the planes: min(axis=2) is 25x slower)
+        alpha = 255 - np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    if opacity < 1.0:
+        alpha = np.floor(alpha * opacity).astype(np.uint8)
+    smask = XObject(name + "a", common + b" /ColorSpace /DeviceGray", zlib.compress(alpha.tobytes(), 1))
+    idat = _png_idat(png)
+    if idat is not None:
+        parms = b" /DecodeParms <</Predictor 15 /Colors 3 /BitsPerComponent 8 /Columns %d>>" % w
+        return XObject(name, common + b" /ColorSpace /DeviceRGB" + parms, idat[2], smask)
+    return XObject(name, common + b" /ColorSpace /DeviceRGB", zlib.compress(rgb.tobytes(), 1), smask)
 
 
 def _draw_image(c: Canvas, x: XObject, px: float, py: float, w: float, h: float) -> None:

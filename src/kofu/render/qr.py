@@ -183,10 +183,10 @@ def qr_matrix(statement: str) -> Matrix:
     codewords = np.frombuffer(bytes(stream), dtype=np.uint8)
     ec_parts = []
     at = 0
-    for d, e in f.blocks:
-        block = codewords[at : at + d]
-        at += d
-        ec_parts.append(np.bitwise_xor.reduce(_rs_table(d, e)[np.arange(d), block], axis=0))
+    for n_data, n_ec in f.blocks:
+        block = codewords[at : at + n_data]
+        at += n_data
+        ec_parts.append(np.bitwise_xor.reduce(_rs_table(n_data, n_ec)[np.arange(n_data), block], axis=0))
     message = np.concatenate([codewords, *ec_parts])[f.data_order]
     out = f.base.copy()
     flat = out.ravel()

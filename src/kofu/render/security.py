@@ -1,7 +1,8 @@
 """Anti-forgery layers drawn under the content: copy-evident screen (けん制) and micro text.
 
 Both are vector shapes (glyph outlines from the font, never PDF text), so `pdftotext` sees only the real
-content. Each is built once per document as a reportlab Form XObject and placed on every page.
+content. Both draw on a reportlab Canvas or a writer.PageCanvas; the certificate renderer builds them once per
+process (per micro-text unit) as Form XObjects and places them on every page.
 
 Copy-evident screen: the whole page carries a fine line screen (thin lines, close together); inside the
 outlines of the latent word 「複写」 the fine lines are knocked out and replaced by a coarse dot screen of

@@ -21,9 +21,10 @@ from typing import Any
 from reportlab.lib.colors import Color
 from reportlab.pdfgen.pathobject import PDFPathObject
 
-from kofu.render.fontprog import FontProgram
+from kofu.render.fontprog import FontProgram, TextRun
 
-FONT_RES = "F1"
+FONT_RES = "F1"  # the one font's resource name (written literally in draw_run)
+_FILL_OPS: dict[tuple[float, float, float], str] = {}
 _FILL_NON_ZERO = 1
 
 
@@ -39,6 +40,21 @@ def pdf_literal(text: str) -> bytes:
     if text.isascii():
         return b"(" + text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)").encode() + b")"
     return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode() + b">"
+
+
+def fill_op(c: Color) -> str:
+    """The `rg` operator for a colour (cached: a page sets the same few colours many times)."""
+    key = (c.red, c.green, c.blue)
+    op = _FILL_OPS.get(key)
+    if op is None:
+        op = _FILL_OPS[key] = f"{c.red:.3f} {c.green:.3f} {c.blue:.3f} rg"
+    return op
+
+
+def text_op(run: TextRun, size: float, x: float, y: float, render_mode: int = 0) -> str:
+    """One line of text in the document font (resource /F1) at (x, y)."""
+    mode = f"{render_mode} Tr " if render_mode else ""
+    return f"BT /F1 {size:.3f} Tf {mode}{x:.2f} {y:.2f} Td <{run.hex}> Tj ET"
 
 
 @dataclass(frozen=True)
@@ -80,7 +96,13 @@ class PageCanvas:
         self.code.append("Q")
 
     def setFillColor(self, c: Color) -> None:
-        self.code.append(f"{c.red:.3f} {c.green:.3f} {c.blue:.3f} rg")
+        self.code.append(fill_op(c))
+
+    def emit(self, ops: str, gids: frozenset[int] = frozenset()) -> None:
+        """Append ready operators (several may be joined by newlines), with the glyphs their text uses."""
+        self.code.append(ops)
+        if gids:
+            self.gids |= gids
 
     def setStrokeColor(self, c: Color) -> None:
         self.code.append(f"{c.red:.3f} {c.green:.3f} {c.blue:.3f} RG")
@@ -108,11 +130,11 @@ class PageCanvas:
         return PDFPathObject()
 
     def line(self, x1: float, y1: float, x2: float, y2: float) -> None:
-        self.code.append(f"{x1:.3f} {y1:.3f} m {x2:.3f} {y2:.3f} l S")
+        self.code.append(f"{x1:.2f} {y1:.2f} m {x2:.2f} {y2:.2f} l S")
 
     def rect(self, x: float, y: float, w: float, h: float, stroke: int = 1, fill: int = 0) -> None:
         op = "B" if stroke and fill else "f" if fill else "S" if stroke else "n"
-        self.code.append(f"{x:.3f} {y:.3f} {w:.3f} {h:.3f} re {op}")
+        self.code.append(f"{x:.2f} {y:.2f} {w:.2f} {h:.2f} re {op}")
 
     def drawPath(self, path: Any, stroke: int = 1, fill: int = 0, fillMode: int = _FILL_NON_ZERO) -> None:
         even_odd = fillMode != _FILL_NON_ZERO
@@ -131,10 +153,12 @@ class PageCanvas:
         self._font_size = size
 
     def drawString(self, x: float, y: float, text: str, render_mode: int = 0) -> None:
-        run = self.font.text(text)
+        self.draw_run(x, y, self.font.text(text), render_mode)
+
+    def draw_run(self, x: float, y: float, run: TextRun, render_mode: int = 0) -> None:
+        """Draw an already coded string (`FontProgram.text`) at the current font size."""
         self.gids |= run.gids
-        mode = f"{render_mode} Tr " if render_mode else ""
-        self.code.append(f"BT /{FONT_RES} {self._font_size:.3f} Tf {mode}{x:.3f} {y:.3f} Td <{run.hex}> Tj ET")
+        self.code.append(text_op(run, self._font_size, x, y, render_mode))
 
     # -- forms and images -------------------------------------------------------------------------------
 
