@@ -34,7 +34,7 @@ def main() -> None:
     out = base / "tray"
     out.mkdir()
     _warm_up(world, out)
-    clients, _ = in_process_clients(world)
+    clients = in_process_clients(world)
     reader = _readers(world, 1)[0]
     kiosk = Kiosk(clients[0], Devices(CardSlot(), CoinVendor(FLOAT), Printer(out), Speaker(), ReceiptPrinter(out)))
     profiler = Profiler(interval=0.0005)

@@ -8,5 +8,9 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-for script, args in (("bench_issue.py", ["--runs", "50"]), ("bench_import.py", ["--residents", "1000000"])):
+for script, args in (
+    ("bench_issue.py", ["--runs", "50"]),
+    ("bench_import.py", ["--residents", "1000000"]),
+    ("bench_e2e.py", ["--kiosks", "1,8,64,256", "--seconds", "20", "--processes", "1,2,4"]),
+):
     subprocess.run([sys.executable, str(HERE / script), *args], check=True)
