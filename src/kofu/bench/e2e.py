@@ -247,18 +247,24 @@ def _readers(world: BenchWorld, n: int) -> list[InProcessReader]:
     return readers
 
 
-def in_process_clients(world: BenchWorld) -> list[CenterClient]:
-    """One in-process client per kiosk over one center app (the `kofu kiosk run` wiring)."""
+@contextmanager
+def in_process_clients(world: BenchWorld) -> Iterator[list[CenterClient]]:
+    """One in-process client per kiosk over one center app (the `kofu kiosk run` wiring), all served by one
+    event loop, as one server process would: without it each client starts its own loop thread, and with
+    hundreds of kiosks those threads, not the center, use the CPU."""
+    import anyio.from_thread
+
     from kofu.center.api import create_app
     from kofu.web import center_service
 
     app = create_app(center_service(world.container))
-    clients = []
-    for kid, secret in world.kiosks.items():
-        client = CenterClient.in_process(app, kid, secret)
-        client.http.__enter__()  # one event-loop portal per client for the whole run, not one per request
-        clients.append(client)
-    return clients
+    with anyio.from_thread.start_blocking_portal() as portal:
+        clients = []
+        for kid, secret in world.kiosks.items():
+            client = CenterClient.in_process(app, kid, secret)
+            client.http.portal = portal  # type: ignore[attr-defined]
+            clients.append(client)
+        yield clients
 
 
 def free_port() -> int:
@@ -386,8 +392,8 @@ def run_e2e(
                     ]
                     stats, window, cpu = drive_kiosks(clients, readers, seconds, out, pids)
             else:
-                clients = in_process_clients(world)
-                stats, window, cpu = drive_kiosks(clients, readers, seconds, out)
+                with in_process_clients(world) as clients:
+                    stats, window, cpu = drive_kiosks(clients, readers, seconds, out)
                 del cpu["servers"]
             doc = summarise(stats, window, cpu)
             floor = measure_floor(world, floor_seconds)
