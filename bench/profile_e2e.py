@@ -9,6 +9,7 @@ runs customers back to back for the given time under the profiler and prints the
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -52,6 +53,8 @@ def main() -> None:
     if args.html:
         args.html.write_text(profiler.output_html(), encoding="utf-8")
     print(profiler.output_text(unicode=True, color=False, show_all=False))
+    world.container.engine.dispose()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
