@@ -9,6 +9,7 @@ runs customers back to back for the given time under the profiler and prints the
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -34,23 +35,26 @@ def main() -> None:
     out = base / "tray"
     out.mkdir()
     _warm_up(world, out)
-    clients, _ = in_process_clients(world)
     reader = _readers(world, 1)[0]
-    kiosk = Kiosk(clients[0], Devices(CardSlot(), CoinVendor(FLOAT), Printer(out), Speaker(), ReceiptPrinter(out)))
     profiler = Profiler(interval=0.0005)
     done = 0
-    profiler.start()
-    deadline = time.perf_counter() + args.seconds
-    while time.perf_counter() < deadline:
-        ctype, kind, items = MIX[done % len(MIX)]
-        result = kiosk.run(Script(card=reader, pins=[PIN], type=ctype, kind=kind, items=items, coins=[500]))
-        assert result.ok, result.refusal
-        done += 1
-    profiler.stop()
+    with in_process_clients(world) as clients:
+        devices = Devices(CardSlot(), CoinVendor(FLOAT), Printer(out), Speaker(), ReceiptPrinter(out))
+        kiosk = Kiosk(clients[0], devices)
+        profiler.start()
+        deadline = time.perf_counter() + args.seconds
+        while time.perf_counter() < deadline:
+            ctype, kind, items = MIX[done % len(MIX)]
+            result = kiosk.run(Script(card=reader, pins=[PIN], type=ctype, kind=kind, items=items, coins=[500]))
+            assert result.ok, result.refusal
+            done += 1
+        profiler.stop()
     print(f"{done} customers in {args.seconds} s ({done / args.seconds:.1f}/s)")
     if args.html:
         args.html.write_text(profiler.output_html(), encoding="utf-8")
     print(profiler.output_text(unicode=True, color=False, show_all=False))
+    world.container.engine.dispose()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

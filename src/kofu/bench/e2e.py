@@ -155,10 +155,21 @@ def _drive(
         client.close()
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process `pid` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def drive_kiosks(
-    clients: list[CenterClient], readers: list[InProcessReader], seconds: float, out: Path
-) -> tuple[list[KioskStats], float]:
-    """Runs one thread per kiosk for `seconds`; returns the per-kiosk stats and the measured window."""
+    clients: list[CenterClient],
+    readers: list[InProcessReader],
+    seconds: float,
+    out: Path,
+    server_pids: list[int] | None = None,
+) -> tuple[list[KioskStats], float, dict[str, float]]:
+    """Runs one thread per kiosk for `seconds`; returns the per-kiosk stats, the measured window and the CPU
+    seconds used in it (this process; and the server processes, when given)."""
     start, stop = threading.Event(), threading.Event()
     stats = [KioskStats() for _ in clients]
     errors: list[BaseException] = []
@@ -170,19 +181,25 @@ def drive_kiosks(
     ]
     for t in threads:
         t.start()
+    servers = server_pids or []
+    cpu0, server0 = time.process_time(), sum(process_cpu_seconds(p) for p in servers)
     t0 = time.perf_counter()
     start.set()
     time.sleep(seconds)
     stop.set()
     window = time.perf_counter() - t0
+    cpu = {
+        "this_process": time.process_time() - cpu0,
+        "servers": sum(process_cpu_seconds(p) for p in servers) - server0,
+    }
     for t in threads:
         t.join(timeout=120)
     if errors:
         raise errors[0]
-    return stats, window
+    return stats, window, cpu
 
 
-def summarise(stats: list[KioskStats], window: float) -> dict[str, Any]:
+def summarise(stats: list[KioskStats], window: float, cpu: dict[str, float] | None = None) -> dict[str, Any]:
     completed = sum(s.completed for s in stats)
     steps: dict[str, list[float]] = {}
     runs: list[float] = []
@@ -210,6 +227,10 @@ def summarise(stats: list[KioskStats], window: float) -> dict[str, Any]:
         "p99_ms": run["p99"],
         "steps": step_stats,
         "p99_step_max_ms": max((v["p99"] for v in step_stats.values()), default=0.0),
+        # CPU per completed issuance: robust to a shared machine, unlike the rate. In-process, "this process"
+        # is everything (kiosks, center, issuer, authority); with --processes it is the kiosks (load
+        # generator) and "servers" the center, issuer and jpki processes.
+        "cpu_ms_per_issuance": {k: round(v * 1000 / completed, 2) for k, v in (cpu or {}).items()} if completed else {},
     }
 
 
@@ -226,18 +247,24 @@ def _readers(world: BenchWorld, n: int) -> list[InProcessReader]:
     return readers
 
 
-def in_process_clients(world: BenchWorld) -> tuple[list[CenterClient], Callable[[], None]]:
-    """One in-process client per kiosk over one center app (the `kofu kiosk run` wiring)."""
+@contextmanager
+def in_process_clients(world: BenchWorld) -> Iterator[list[CenterClient]]:
+    """One in-process client per kiosk over one center app (the `kofu kiosk run` wiring), all served by one
+    event loop, as one server process would: without it each client starts its own loop thread, and with
+    hundreds of kiosks those threads, not the center, use the CPU."""
+    import anyio.from_thread
+
     from kofu.center.api import create_app
     from kofu.web import center_service
 
     app = create_app(center_service(world.container))
-    clients = []
-    for kid, secret in world.kiosks.items():
-        client = CenterClient.in_process(app, kid, secret)
-        client.http.__enter__()  # one event-loop portal per client for the whole run, not one per request
-        clients.append(client)
-    return clients, lambda: None
+    with anyio.from_thread.start_blocking_portal() as portal:
+        clients = []
+        for kid, secret in world.kiosks.items():
+            client = CenterClient.in_process(app, kid, secret)
+            client.http.portal = portal  # type: ignore[attr-defined]
+            clients.append(client)
+        yield clients
 
 
 def free_port() -> int:
@@ -264,8 +291,8 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], verify: Any) -> None:
 
 
 @contextmanager
-def serve_processes(world: BenchWorld, processes: int, database_url: str) -> Iterator[list[str]]:
-    """Starts jpki once and P issuer + P center processes; yields the P center URLs."""
+def serve_processes(world: BenchWorld, processes: int, database_url: str) -> Iterator[tuple[list[str], list[int]]]:
+    """Starts jpki once and P issuer + P center processes; yields the P center URLs and every server's pid."""
     from kofu.issuer.pki import ensure_center_api_cert, ensure_pki
 
     keys = world.container.settings.keys_dir
@@ -298,7 +325,7 @@ def serve_processes(world: BenchWorld, processes: int, database_url: str) -> Ite
             _wait_healthy(f"{issuer_url}/healthz", issuer, mtls)
             _wait_healthy(f"{center_url}/healthz", center, ssl.create_default_context(cafile=str(files.ca_cert)))
             centers.append(center_url)
-        yield centers
+        yield centers, [p.pid for p in procs]
     finally:
         for p in procs:
             p.terminate()
@@ -357,17 +384,18 @@ def run_e2e(
             _warm_up(world, out)
             if processes:
                 assert url is not None
-                with serve_processes(world, processes, url) as centers:
+                with serve_processes(world, processes, url) as (centers, pids):
                     ca = str(world.container.settings.keys_dir / "mtls" / "ca.pem")
                     clients = [
                         CenterClient(centers[i % len(centers)], kid, secret, verify=ca)
                         for i, (kid, secret) in enumerate(world.kiosks.items())
                     ]
-                    stats, window = drive_kiosks(clients, readers, seconds, out)
+                    stats, window, cpu = drive_kiosks(clients, readers, seconds, out, pids)
             else:
-                clients, _ = in_process_clients(world)
-                stats, window = drive_kiosks(clients, readers, seconds, out)
-            doc = summarise(stats, window)
+                with in_process_clients(world) as clients:
+                    stats, window, cpu = drive_kiosks(clients, readers, seconds, out)
+                del cpu["servers"]
+            doc = summarise(stats, window, cpu)
             floor = measure_floor(world, floor_seconds)
             doc = {
                 "mode": f"processes={processes}" if processes else "in-process",
@@ -380,6 +408,10 @@ def run_e2e(
                 if floor["floor_per_s"]
                 else 0.0,
                 "floor": floor,
+                # the same ratio in CPU time per issuance (robust to other jobs on the machine)
+                "cpu_ratio_to_floor": round(floor["floor_cpu_ms"] / sum(doc["cpu_ms_per_issuance"].values()), 4)
+                if doc["cpu_ms_per_issuance"]
+                else 0.0,
                 "machine": machine(),
             }
             if sessions:

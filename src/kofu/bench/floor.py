@@ -114,6 +114,7 @@ def measure_floor(world: BenchWorld, seconds: float) -> dict[str, Any]:
     once()  # warm-up
     count = 0
     samples: list[float] = []
+    cpu0 = time.process_time()
     start = time.perf_counter()
     deadline = start + seconds
     while True:
@@ -124,10 +125,12 @@ def measure_floor(world: BenchWorld, seconds: float) -> dict[str, Any]:
         if t0 >= deadline:
             break
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
     samples.sort()
     return {
         "floor_per_s": round(count / elapsed, 1),
         "floor_p50_ms": round(samples[len(samples) // 2] * 1000, 3),
+        "floor_cpu_ms": round(cpu * 1000 / count, 3),  # this process; a database server's CPU is not in it
         "iterations": count,
         "pdf_bytes": len(pdf),
     }

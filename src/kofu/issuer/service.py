@@ -8,9 +8,10 @@ event for the same people is serialised with the issuance.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -133,24 +134,30 @@ def read_facts(
         for member in sorted(p.resident_id for p in household if p.resident_id != resident.resident_id):
             reg.get_resident(request.tenant, member, lock=True)
         household = tuple(reg.household_members(request.tenant, resident.household_id))
+    measures = {p.resident_id: tuple(reg.support_measures(request.tenant, p.resident_id)) for p in household}
+    if resident.resident_id not in measures:  # a resident is always in their household; be safe anyway
+        measures[resident.resident_id] = tuple(reg.support_measures(request.tenant, resident.resident_id))
     under_support = frozenset(
-        p.resident_id
-        for p in household
-        if any(m.active_on(today) for m in reg.support_measures(request.tenant, p.resident_id))
+        p.resident_id for p in household if any(m.active_on(today) for m in measures[p.resident_id])
     )
-    year = request.fiscal_year or fiscal_year_of(today)
     return ResidentFacts(
         resident=resident,
         household=household,
-        seal=reg.current_seal(request.tenant, resident.resident_id) if request.type is CertificateType.INKAN else None,
-        income=reg.income(request.tenant, resident.resident_id, year)
-        if request.type is CertificateType.SHOTOKU
-        else None,
-        support_measures=tuple(reg.support_measures(request.tenant, resident.resident_id)),
+        **_type_facts(reg, request, resident.resident_id, today),
+        support_measures=measures[resident.resident_id],
         members_under_support=under_support,
         card=card,
         method=method,
     )
+
+
+def _type_facts(reg: RegistryStore, request: IssueRequest, resident_id: str, today: date) -> dict[str, Any]:
+    """The facts only one certificate type needs: the seal (印鑑登録証明書), the income (所得証明書)."""
+    year = request.fiscal_year or fiscal_year_of(today)
+    return {
+        "seal": reg.current_seal(request.tenant, resident_id) if request.type is CertificateType.INKAN else None,
+        "income": reg.income(request.tenant, resident_id, year) if request.type is CertificateType.SHOTOKU else None,
+    }
 
 
 def ensure_tenant_keys(
@@ -326,15 +333,21 @@ class IssuerService:
         person_refusals: tuple[Refusal, ...] = ()
         with self.engine.connect() as conn:
             reg = RegistryStore(conn)
+            base: ResidentFacts | None = None  # what every type shares, read once (one snapshot)
             for ctype in tenant.offered_types(today):
                 cert = tenant.certificate(ctype)
                 assert cert is not None
                 fee = cert.fee_on(today)
                 assert fee is not None
                 request = IssueRequest(tenant_code, resident_id, ctype)
-                facts = read_facts(
-                    reg, request, today, lock=False, cert_serial=cert_serial, card_app_user_id=card_app_user_id
-                )
+                if base is None:
+                    base = facts = read_facts(
+                        reg, request, today, lock=False, cert_serial=cert_serial, card_app_user_id=card_app_user_id
+                    )
+                elif base.resident is None:
+                    facts = base
+                else:
+                    facts = replace(base, **_type_facts(reg, request, resident_id, today))
                 refusals = tuple(evaluate(tenant, request, facts, moment))
                 person = check_resident(tenant, facts, today)
                 if person:
@@ -380,6 +393,4 @@ class IssuerService:
 
 
 def _with_statement(doc: CertificateDocument, statement: str) -> CertificateDocument:
-    from dataclasses import replace
-
     return replace(doc, statement=statement)
