@@ -84,8 +84,8 @@ class RequestIn(_Body):
     kind: IssuanceKind = IssuanceKind.SELF
     members: list[str] = Field(default_factory=list, max_length=50)
     items: list[str] = Field(default_factory=list, max_length=50)
-    copies: int = 1
-    fiscal_year: int | None = None
+    copies: int = Field(default=1, ge=1, le=99)
+    fiscal_year: int | None = Field(default=None, ge=1900, le=9999)
 
     def to_domain(self) -> IssueRequest:
         return IssueRequest(
@@ -111,7 +111,7 @@ class IssueIn(QuoteIn):
 
 class VoidIn(_Body):
     tenant: str = Field(max_length=16)
-    number: int
+    number: int = Field(ge=1, le=2**31 - 1)
     reason: str = Field(min_length=1, max_length=64)
 
 
