@@ -109,11 +109,13 @@ def create_router(service: CenterService) -> APIRouter:
     async def idempotent(
         request: Request,
         k: Kiosk = Depends(kiosk),
-        idempotency_key: str | None = Header(None, description="unique per intended action; reuse it to retry"),
+        idempotency_key: str = Header(
+            description="unique per intended action; reuse it to retry", min_length=1, max_length=128
+        ),
     ) -> Idempotent:
         body = await request.body()
         digest = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode() + b"\n" + body).hexdigest()
-        return Idempotent(service, k, idempotency_key or "", digest)
+        return Idempotent(service, k, idempotency_key, digest)
 
     @router.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
@@ -152,7 +154,7 @@ def create_router(service: CenterService) -> APIRouter:
     def pay(
         order_id: str, body: PaymentBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
     ) -> JSONResponse:
-        return idem.run(lambda: service.pay(k, order_id, body.coins))
+        return idem.run(lambda: service.pay(k, order_id, {str(d): n for d, n in body.coins.items()}))
 
     @router.post("/v1/orders/{order_id}/documents", response_model=Delivery, responses=ERRORS, tags=["orders"])
     def documents(order_id: str, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> JSONResponse:
@@ -180,6 +182,25 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(tuple(e["loc"]) == ("header", "idempotency-key") for e in exc.errors()):
+            return JSONResponse(
+                error_body(
+                    CenterError(
+                        400,
+                        "idempotency-key-required",
+                        "An Idempotency-Key header (1–128 characters) is required.",
+                        "Idempotency-Key ヘッダが必要です。",
+                    )
+                ),
+                status_code=400,
+            )
+        if any(tuple(e["loc"])[:2] == ("body", "coins") for e in exc.errors()):
+            body = {
+                "error": "bad-coins",
+                "message_en": "accepted coins and notes: 10, 50, 100, 500, 1000 yen, at most 1000 of each",
+                "message_ja": "使用できる硬貨・紙幣は10円・50円・100円・500円・1000円です。",
+            }
+            return JSONResponse(body, status_code=400)
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         body = {"error": "invalid-request", "message_en": detail, "message_ja": "要求の形式が正しくありません。"}
         return JSONResponse(body, status_code=400)

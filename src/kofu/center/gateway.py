@@ -60,6 +60,10 @@ class IssuerGateway(Protocol):
 
     def void(self, tenant: str, number: int, *, reason: str) -> None: ...
 
+    def void_order(self, order_id: str, *, reason: str) -> None:
+        """Voids the order's live issuance, if any: for an order closed while its `issue` had no answer."""
+        ...
+
 
 class InProcessGateway:
     """The issuer in this process."""
@@ -113,3 +117,6 @@ class InProcessGateway:
 
     def void(self, tenant: str, number: int, *, reason: str) -> None:
         self.issuer.void(tenant, number, reason=reason)
+
+    def void_order(self, order_id: str, *, reason: str) -> None:
+        self.issuer.void_order(order_id, reason=reason)

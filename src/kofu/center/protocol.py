@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 CHALLENGE_PREFIX = "kofu-center-v1|"
 DENOMINATIONS = (10, 50, 100, 500, 1000)
+Coin = Literal["10", "50", "100", "500", "1000"]  # the keys of a payment body (its schema says so)
 
 
 def challenge_bytes(session_id: str, kiosk_id: str, nonce_b64: str) -> bytes:
@@ -185,7 +187,7 @@ class OrderBody:
 
 @dataclass(frozen=True)
 class PaymentBody:
-    coins: dict[str, int]
+    coins: dict[Coin, Annotated[int, Field(ge=0, le=1000)]]
 
 
 @dataclass(frozen=True)

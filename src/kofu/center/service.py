@@ -179,6 +179,7 @@ class _Closing:
     tenant: str
     number: int | None
     reason: str
+    by_order: bool = False  # closed while `issue` had no answer: void whatever the issuer holds for it
 
 
 def menu_view(menu: Menu) -> MenuView:
@@ -883,6 +884,9 @@ class CenterService:
                 )
             )
         issued = o["number"] is not None
+        # closed while issuing without an answer (lost answer, timeout, crash): the issuer may have
+        # committed a number the center never learnt — void by order id
+        unanswered = not issued and o["status"] == OrderStatus.ISSUING.value
         conn.execute(
             update(orders)
             .where(orders.c.order_id == o["order_id"])
@@ -890,7 +894,7 @@ class CenterService:
                 status=status.value,
                 refunded=paid,
                 close_reason=reason,
-                void_pending=issued,
+                void_pending=issued or unanswered,
                 updated_at=now,
                 closed_at=now,
             )
@@ -909,14 +913,17 @@ class CenterService:
             refund=paid,
             outcome=outcome,
         )
-        return _Closing(o["order_id"], o["tenant"], o["number"], reason)
+        return _Closing(o["order_id"], o["tenant"], o["number"], reason, by_order=unanswered)
 
     def _void(self, closing: _Closing) -> None:
         """Voids the order's issuance at the issuer; on failure the order keeps `void_pending` for `expire`."""
-        if closing.number is None:
-            return
         try:
-            self.gateway.void(closing.tenant, closing.number, reason=closing.reason)
+            if closing.number is not None:
+                self.gateway.void(closing.tenant, closing.number, reason=closing.reason)
+            elif closing.by_order:
+                self.gateway.void_order(closing.order_id, reason=closing.reason)
+            else:
+                return
         except Exception:
             return
         now = self.clock.now()
@@ -990,7 +997,7 @@ class CenterService:
                 )
             ).all()
         for oid, tenant, number, reason in pending:
-            self._void(_Closing(oid, tenant, number, reason or "timeout"))
+            self._void(_Closing(oid, tenant, number, reason or "timeout", by_order=number is None))
         return closed
 
     # ---- idempotency ----

@@ -5,6 +5,7 @@ POST /v1/menu       what this resident may obtain now                       → 
 POST /v1/quote      the fee for a request (nothing written)                → Quote
 POST /v1/issue      number, record, render, sign (one live issuance per order_id) → the PDF (base64) …
 POST /v1/void       void an issuance with a reason                         → {"tenant","number","status"}
+POST /v1/void-order void the live issuance of an order id, if any          → {"order_id","tenant","number"}
 GET  /healthz
 
 Refusals answer 422 `{"error": "not-eligible", "refusals": [{code, message_en, message_ja, detail}], …}`,
@@ -84,8 +85,8 @@ class RequestIn(_Body):
     kind: IssuanceKind = IssuanceKind.SELF
     members: list[str] = Field(default_factory=list, max_length=50)
     items: list[str] = Field(default_factory=list, max_length=50)
-    copies: int = 1
-    fiscal_year: int | None = None
+    copies: int = Field(default=1, ge=1, le=99)
+    fiscal_year: int | None = Field(default=None, ge=1900, le=9999)
 
     def to_domain(self) -> IssueRequest:
         return IssueRequest(
@@ -111,8 +112,19 @@ class IssueIn(QuoteIn):
 
 class VoidIn(_Body):
     tenant: str = Field(max_length=16)
-    number: int
+    number: int = Field(ge=1, le=2**31 - 1)
     reason: str = Field(min_length=1, max_length=64)
+
+
+class VoidOrderIn(_Body):
+    order_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=64)
+
+
+class VoidedOrderOut(BaseModel):
+    order_id: str
+    tenant: str | None
+    number: int | None  # None: the order had no live issuance
 
 
 class RefusalOut(BaseModel):
@@ -348,6 +360,15 @@ def create_app(issuer: IssuerService, *, client_cn: str | None = CENTER_CN) -> F
     def void(body: VoidIn) -> VoidedOut:
         record = issuer.void(body.tenant, body.number, reason=body.reason)
         return VoidedOut(tenant=record.tenant, number=record.number, status="voided", reason=record.void_reason)
+
+    @app.post("/v1/void-order", dependencies=center, responses=errors)
+    def void_order(body: VoidOrderIn) -> VoidedOrderOut:
+        record = issuer.void_order(body.order_id, reason=body.reason)
+        return VoidedOrderOut(
+            order_id=body.order_id,
+            tenant=record.tenant if record else None,
+            number=record.number if record else None,
+        )
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

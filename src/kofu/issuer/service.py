@@ -387,6 +387,19 @@ class IssuerService:
         assert voided is not None
         return voided
 
+    def void_order(self, order_id: str, *, reason: str) -> IssuanceRecord | None:
+        """Voids the live issuance of a kiosk order, if there is one (the center closing an order whose
+        `issue` answer it never got: lost answer, timeout, crash). Returns what was voided, or None."""
+        with self.engine.begin() as conn:
+            store = IssuerStore(conn)
+            live = store.live_for_order(order_id)
+            if live is None:
+                return None
+            now = self.clock.now()
+            if store.void(live.id, now, reason):
+                audit.record_voided(conn, live.tenant, live.number, reason, now)
+            return store.get(live.tenant, live.number)
+
     def lookup(self, tenant: str, number: int) -> IssuanceRecord | None:
         with self.engine.connect() as conn:
             return IssuerStore(conn).get(tenant, number)

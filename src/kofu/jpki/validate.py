@@ -133,6 +133,10 @@ class Validator:
         try:
             cert = x509.load_der_x509_certificate(cert_der)
             extensions = cert.extensions  # parsed lazily: make a broken extension fail here
+            # the same for the names, the validity, the serial and the key (found by tests/reliability fuzzing:
+            # a broken issuer Name raised ValueError later, which the center reported as a 503)
+            _ = (cert.issuer, cert.subject, cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc)
+            cert.public_key()
         except Exception as exc:
             return _fail(FailureReason.MALFORMED, f"not a DER X.509 certificate: {exc}")
 
