@@ -7,8 +7,8 @@ it stops accepting connections, lets in-flight requests finish (up to `--grace` 
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import typer
 
