@@ -52,6 +52,9 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+TOKEN = r"^[A-Za-z0-9._:-]+$"  # ids and reason codes: no free text (and no NUL, which PostgreSQL refuses)
+
+
 class CardQuery(_Body):
     cert_serial: str | None = Field(default=None, max_length=128)
     card_app_user_id: str | None = Field(default=None, max_length=128)
@@ -107,7 +110,7 @@ class QuoteIn(CardQuery):
 
 
 class IssueIn(QuoteIn):
-    order_id: str = Field(min_length=1, max_length=64)
+    order_id: str = Field(min_length=1, max_length=64, pattern=TOKEN)
 
 
 class VoidIn(_Body):
@@ -117,8 +120,8 @@ class VoidIn(_Body):
 
 
 class VoidOrderIn(_Body):
-    order_id: str = Field(min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=64)
+    order_id: str = Field(min_length=1, max_length=64, pattern=TOKEN)
+    reason: str = Field(min_length=1, max_length=64, pattern=TOKEN)
 
 
 class VoidedOrderOut(BaseModel):
