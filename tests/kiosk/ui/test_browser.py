@@ -46,11 +46,11 @@ def empty_engine(tmp_path: Path) -> Iterator[Engine]:
     eng.dispose()
 
 
-_PLAYWRIGHT: dict[str, Any] = {}  # one Playwright and one Chromium for the whole test session
+_PLAYWRIGHT: dict[str, Any] = {}  # the Playwright and Chromium of the running test module
 
 
 def launch_chromium() -> Browser:
-    """Debian's Chromium through Playwright (no browser download); shared by every module that asks."""
+    """Debian's Chromium through Playwright (no browser download)."""
     if "browser" not in _PLAYWRIGHT:
         if not Path(CHROMIUM).exists():
             pytest.fail("Debian's chromium is missing: run `make system-deps`")
@@ -67,8 +67,10 @@ def close_chromium() -> None:
         _PLAYWRIGHT.pop("playwright").stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
+    """Per module: a running Sync Playwright marks the main thread's event loop as running, which breaks
+    `asyncio.run` (pyHanko's signing and validation) in the tests that follow; stopping it clears that."""
     yield launch_chromium()
     close_chromium()
 
