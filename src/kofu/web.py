@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse
 from sqlalchemy import text
 
 from kofu.bootstrap import Container
@@ -37,6 +37,23 @@ if TYPE_CHECKING:
 DEMO_STORE = "DEMO-STORE"
 DEMO_STORE_MUNICIPALITY = "282286"  # a store in 加東市
 SECRET_FILE = "demo-kiosk.secret"
+
+_PAGES = (
+    ("/kiosk/", "コンビニの端末（デモ）", "the store kiosk screen (demo cards, simulated coins and printer)"),
+    ("/info/", "市民への周知（自治体ごとの案内）", "each municipality's public service page"),
+    ("/verify/", "証明書の真正性の確認", "check a printed certificate (PDF or QR)"),
+    ("/reports/", "運用報告（交付件数・費用対効果）", "operations reports for the municipality"),
+    ("/docs", "センターの API（OpenAPI）", "the center's kiosk API"),
+    ("/metrics", "運用監視（Prometheus）", "operations metrics"),
+)
+LANDING = (
+    '<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>kofu — コンビニ交付</title>'
+    '<meta name="viewport" content="width=device-width, initial-scale=1"><style>body{font:1.2rem/1.6 sans-serif;'
+    "max-width:46rem;margin:2rem auto;padding:0 1rem}a{font-weight:bold}li{margin:.6rem 0}</style></head><body>"
+    "<h1>kofu — コンビニ交付（デモ）</h1><p>この端末で動いている各サービス / the services of this demo:</p><ul>"
+    + "".join(f'<li><a href="{href}">{ja}</a><br><span lang="en">{en}</span></li>' for href, ja, en in _PAGES)
+    + "</ul></body></html>"
+)
 
 
 def center_service(container: Container) -> CenterService:
@@ -127,8 +144,8 @@ def create_web_app(container: Container, center: CenterService | None = None) ->
         return {"status": "ok"}
 
     @app.get("/", include_in_schema=False)
-    def index() -> RedirectResponse:
-        return RedirectResponse("/verify/")
+    def index() -> HTMLResponse:
+        return HTMLResponse(LANDING)
 
     install_error_handlers(app)
     center = center or center_service(container)

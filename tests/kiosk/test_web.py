@@ -39,4 +39,7 @@ def test_kiosk_prints_through_the_web_app_and_the_page_verifies_it(
     assert 'data-outcome="valid"' in page.text and (result.number or "?") in page.text
     assert http.get("/jpki/healthz").status_code == 200
     assert http.post("/issuer/v1/identify", json={"cert_serial": "01"}).status_code == 403
-    assert http.get("/", follow_redirects=False).headers["location"] == "/verify/"
+    landing = http.get("/")
+    for page in ("/kiosk/", "/info/", "/verify/", "/reports/"):
+        assert f'href="{page}"' in landing.text
+        assert http.get(page).status_code == 200, page
