@@ -114,6 +114,10 @@ class FlakyIssuer:
         self._delay()
         self.inner.void(*a, **kw)
 
+    def void_order(self, *a: Any, **kw: Any) -> list[tuple[str, int]]:
+        self._delay()
+        return self.inner.void_order(*a, **kw)
+
 
 @dataclass
 class Town:

@@ -60,6 +60,12 @@ class IssuerGateway(Protocol):
 
     def void(self, tenant: str, number: int, *, reason: str) -> None: ...
 
+    def void_order(self, order_id: str, *, reason: str) -> list[tuple[str, int]]:
+        """Voids every live issuance of `order_id` — for an order refunded without knowing its number (the
+        center crashed, or the issuer's answer was lost). Idempotent; returns the (tenant, number) voided
+        by this call."""
+        ...
+
 
 class InProcessGateway:
     """The issuer in this process."""
@@ -113,3 +119,6 @@ class InProcessGateway:
 
     def void(self, tenant: str, number: int, *, reason: str) -> None:
         self.issuer.void(tenant, number, reason=reason)
+
+    def void_order(self, order_id: str, *, reason: str) -> list[tuple[str, int]]:
+        return [(r.tenant, r.number) for r in self.issuer.void_order(order_id, reason=reason)]

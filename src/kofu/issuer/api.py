@@ -5,6 +5,7 @@ POST /v1/menu       what this resident may obtain now                       → 
 POST /v1/quote      the fee for a request (nothing written)                → Quote
 POST /v1/issue      number, record, render, sign (one live issuance per order_id) → the PDF (base64) …
 POST /v1/void       void an issuance with a reason                         → {"tenant","number","status"}
+POST /v1/void-order void every live issuance of an order id (idempotent)    → {"order_id","voided":[…]}
 GET  /healthz
 
 Refusals answer 422 `{"error": "not-eligible", "refusals": [{code, message_en, message_ja, detail}], …}`,
@@ -113,6 +114,21 @@ class VoidIn(_Body):
     tenant: str = Field(max_length=16)
     number: int
     reason: str = Field(min_length=1, max_length=64)
+
+
+class VoidOrderIn(_Body):
+    order_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=64)
+
+
+class VoidedNumber(BaseModel):
+    tenant: str
+    number: int
+
+
+class VoidedOrderOut(BaseModel):
+    order_id: str
+    voided: list[VoidedNumber]
 
 
 class RefusalOut(BaseModel):
@@ -348,6 +364,13 @@ def create_app(issuer: IssuerService, *, client_cn: str | None = CENTER_CN) -> F
     def void(body: VoidIn) -> VoidedOut:
         record = issuer.void(body.tenant, body.number, reason=body.reason)
         return VoidedOut(tenant=record.tenant, number=record.number, status="voided", reason=record.void_reason)
+
+    @app.post("/v1/void-order", dependencies=center, responses=errors)
+    def void_order(body: VoidOrderIn) -> VoidedOrderOut:
+        records = issuer.void_order(body.order_id, reason=body.reason)
+        return VoidedOrderOut(
+            order_id=body.order_id, voided=[VoidedNumber(tenant=r.tenant, number=r.number) for r in records]
+        )
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
