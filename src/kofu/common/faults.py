@@ -7,7 +7,8 @@ real deployment) the call is a dictionary look-up and nothing else. Never set it
 
 Steps: `center:after-payment` (the payment committed), `center:after-document-creation` (the issuer's answer
 arrived, not yet recorded), `center:before-print-result` (the kiosk's print result arrived, not yet
-recorded), `issuer:after-document-creation` (the issuance committed, its answer not yet sent).
+recorded), `issuer:after-document-creation` (the issuance committed, its answer not yet sent),
+`kiosk:mid-print` (a kiosk's power lost with the certificate in hand, before the printer ran).
 """
 
 from __future__ import annotations
