@@ -891,8 +891,9 @@ class CenterService:
                 )
             )
         issued = o["number"] is not None
-        # issuing without a number: the issuer may have issued and the answer never arrived (crash, cut link)
-        unknown = not issued and o["status"] == OrderStatus.ISSUING.value
+        # closed while issuing: the issuer may have issued (a first document, or a re-issue replacing the known
+        # one) and the answer never arrived (crash, cut link) — void every live issuance of the order
+        unknown = o["status"] == OrderStatus.ISSUING.value
         conn.execute(
             update(orders)
             .where(orders.c.order_id == o["order_id"])
@@ -925,10 +926,10 @@ class CenterService:
         """Voids the order's issuance at the issuer; on failure the order keeps `void_pending` for `expire`."""
         voided: list[tuple[str, int]] = []
         try:
-            if closing.number is not None:
-                self.gateway.void(closing.tenant, closing.number, reason=closing.reason)
-            elif closing.by_order:
+            if closing.by_order:
                 voided = self.gateway.void_order(closing.order_id, reason=closing.reason)
+            elif closing.number is not None:
+                self.gateway.void(closing.tenant, closing.number, reason=closing.reason)
             else:
                 return
         except Exception:
@@ -937,9 +938,7 @@ class CenterService:
         with self.engine.begin() as conn:
             conn.execute(update(orders).where(orders.c.order_id == closing.order_id).values(void_pending=False))
             # by order: one entry per issuance voided, or one without a number (nothing was live there)
-            entries: list[tuple[str, int | None]] = [(closing.tenant, closing.number)]
-            if closing.number is None:
-                entries = [(t, n) for t, n in voided] or entries
+            entries: list[tuple[str, int | None]] = [(t, n) for t, n in voided] or [(closing.tenant, closing.number)]
             for tenant, number in entries:
                 audit(conn).append(
                     "order.voided", now, order=closing.order_id, tenant=tenant, number=number, outcome=closing.reason
@@ -1004,7 +1003,8 @@ class CenterService:
                 )
             ).all()
         for oid, tenant, number, reason in pending:
-            self._void(_Closing(oid, tenant, number, reason or "timeout", by_order=number is None))
+            # a refunded order: whatever is still live at the issuer for it goes, known number or not
+            self._void(_Closing(oid, tenant, number, reason or "timeout", by_order=True))
         return closed
 
     # ---- idempotency ----
