@@ -114,9 +114,9 @@ class FlakyIssuer:
         self._delay()
         self.inner.void(*a, **kw)
 
-    def void_order(self, *a: Any, **kw: Any) -> None:
+    def void_order(self, *a: Any, **kw: Any) -> list[tuple[str, int]]:
         self._delay()
-        self.inner.void_order(*a, **kw)
+        return self.inner.void_order(*a, **kw)
 
 
 @dataclass

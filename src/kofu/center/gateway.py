@@ -60,8 +60,10 @@ class IssuerGateway(Protocol):
 
     def void(self, tenant: str, number: int, *, reason: str) -> None: ...
 
-    def void_order(self, order_id: str, *, reason: str) -> None:
-        """Voids the order's live issuance, if any: for an order closed while its `issue` had no answer."""
+    def void_order(self, order_id: str, *, reason: str) -> list[tuple[str, int]]:
+        """Voids every live issuance of `order_id` — for an order refunded without knowing its number (the
+        center crashed, or the issuer's answer was lost). Idempotent; returns the (tenant, number) voided
+        by this call."""
         ...
 
 
@@ -118,5 +120,5 @@ class InProcessGateway:
     def void(self, tenant: str, number: int, *, reason: str) -> None:
         self.issuer.void(tenant, number, reason=reason)
 
-    def void_order(self, order_id: str, *, reason: str) -> None:
-        self.issuer.void_order(order_id, reason=reason)
+    def void_order(self, order_id: str, *, reason: str) -> list[tuple[str, int]]:
+        return [(r.tenant, r.number) for r in self.issuer.void_order(order_id, reason=reason)]

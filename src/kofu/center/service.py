@@ -53,6 +53,7 @@ from kofu.center.protocol import (
 from kofu.center.store import audit, idempotency, kiosks, nonces, orders, payments, sessions, stores
 from kofu.common.clock import Clock
 from kofu.common.errors import KofuError
+from kofu.common.faults import fault_point
 from kofu.common.ids import new_id
 from kofu.db.audit import AuditLog, Problem
 from kofu.issuer.eligibility import IssueRequest, Refusal
@@ -173,13 +174,14 @@ class StoreInfo:
 
 @dataclass
 class _Closing:
-    """What to do after a closing transaction commits: void this issuance at the issuer."""
+    """What to do after a closing transaction commits: void this issuance at the issuer — by number, or,
+    when the issuer may have issued without the center learning the number, every issuance of the order."""
 
     order_id: str
     tenant: str
     number: int | None
     reason: str
-    by_order: bool = False  # closed while `issue` had no answer: void whatever the issuer holds for it
+    by_order: bool = False
 
 
 def menu_view(menu: Menu) -> MenuView:
@@ -616,7 +618,9 @@ class CenterService:
             )
             return PaymentState(order_id, paid, int(o["total"]), model.due(int(o["total"]), paid), new_status.value)
 
-        return self._order_action(kiosk, order_id, act)
+        state = self._order_action(kiosk, order_id, act)
+        fault_point("center", "after-payment")
+        return state
 
     def documents(self, kiosk: Kiosk, order_id: str) -> Delivery:
         """Issues the paid order's certificate. Calling again while delivered re-issues (the issuer voids
@@ -668,6 +672,7 @@ class CenterService:
         except Exception as exc:
             self._close_after_failure(kiosk, order_id, "issuer-unavailable", type(exc).__name__)
             raise issuer_unavailable(exc) from exc
+        fault_point("center", "after-document-creation")
         return self._deliver(kiosk, order_id, doc)
 
     def _deliver(self, kiosk: Kiosk, order_id: str, doc: IssuedDocument) -> Delivery:
@@ -737,6 +742,8 @@ class CenterService:
     def print_result(
         self, kiosk: Kiosk, order_id: str, job_id: str, ok: bool, error: str | None = None
     ) -> OrderOutcome:
+        fault_point("center", "before-print-result")
+
         def act(conn: Connection, o: RowMapping, now: datetime) -> tuple[OrderOutcome, _Closing | None]:
             status = OrderStatus(o["status"])
             if status is not OrderStatus.DELIVERED:
@@ -884,9 +891,9 @@ class CenterService:
                 )
             )
         issued = o["number"] is not None
-        # closed while issuing without an answer (lost answer, timeout, crash): the issuer may have
-        # committed a number the center never learnt — void by order id
-        unanswered = not issued and o["status"] == OrderStatus.ISSUING.value
+        # closed while issuing: the issuer may have issued (a first document, or a re-issue replacing the known
+        # one) and the answer never arrived (crash, cut link) — void every live issuance of the order
+        unknown = o["status"] == OrderStatus.ISSUING.value
         conn.execute(
             update(orders)
             .where(orders.c.order_id == o["order_id"])
@@ -894,7 +901,7 @@ class CenterService:
                 status=status.value,
                 refunded=paid,
                 close_reason=reason,
-                void_pending=issued or unanswered,
+                void_pending=issued or unknown,
                 updated_at=now,
                 closed_at=now,
             )
@@ -913,15 +920,16 @@ class CenterService:
             refund=paid,
             outcome=outcome,
         )
-        return _Closing(o["order_id"], o["tenant"], o["number"], reason, by_order=unanswered)
+        return _Closing(o["order_id"], o["tenant"], o["number"], reason, by_order=unknown)
 
     def _void(self, closing: _Closing) -> None:
         """Voids the order's issuance at the issuer; on failure the order keeps `void_pending` for `expire`."""
+        voided: list[tuple[str, int]] = []
         try:
-            if closing.number is not None:
+            if closing.by_order:
+                voided = self.gateway.void_order(closing.order_id, reason=closing.reason)
+            elif closing.number is not None:
                 self.gateway.void(closing.tenant, closing.number, reason=closing.reason)
-            elif closing.by_order:
-                self.gateway.void_order(closing.order_id, reason=closing.reason)
             else:
                 return
         except Exception:
@@ -929,14 +937,12 @@ class CenterService:
         now = self.clock.now()
         with self.engine.begin() as conn:
             conn.execute(update(orders).where(orders.c.order_id == closing.order_id).values(void_pending=False))
-            audit(conn).append(
-                "order.voided",
-                now,
-                order=closing.order_id,
-                tenant=closing.tenant,
-                number=closing.number,
-                outcome=closing.reason,
-            )
+            # by order: one entry per issuance voided, or one without a number (nothing was live there)
+            entries: list[tuple[str, int | None]] = [(t, n) for t, n in voided] or [(closing.tenant, closing.number)]
+            for tenant, number in entries:
+                audit(conn).append(
+                    "order.voided", now, order=closing.order_id, tenant=tenant, number=number, outcome=closing.reason
+                )
 
     def _call(self, fn: Callable[[], T]) -> T:
         try:
@@ -997,7 +1003,8 @@ class CenterService:
                 )
             ).all()
         for oid, tenant, number, reason in pending:
-            self._void(_Closing(oid, tenant, number, reason or "timeout", by_order=number is None))
+            # a refunded order: whatever is still live at the issuer for it goes, known number or not
+            self._void(_Closing(oid, tenant, number, reason or "timeout", by_order=True))
         return closed
 
     # ---- idempotency ----

@@ -68,6 +68,30 @@ def list_stores() -> None:
         console.print(f"{store.store_id}\t{store.chain}\t{store.municipality}\t{kiosks}")
 
 
+@app.command("recover")
+def recover_orders(
+    issuer_url: str | None = typer.Option(None, help="the issuing server (mutual TLS); default: in-process"),
+    order_timeout: float = typer.Option(300, "--order-timeout", min=1, help="seconds an order may stay idle"),
+) -> None:
+    """End every order a crash left open past its deadline: refund what was paid, void at the issuer what was
+    issued for it (by order id), retry pending voids. Also runs when `kofu serve center` starts."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from kofu.center.recovery import recover
+
+    with reported_errors():
+        service = center_service(container(), issuer_url=issuer_url)
+        service.settings = replace(service.settings, order_timeout=timedelta(seconds=order_timeout))
+        result = recover(service)
+    console.print(
+        f"closed {result.closed} orders · {result.void_pending} voids wait for the issuer · "
+        f"{result.open_orders} orders still open"
+    )
+    if result.void_pending:
+        raise typer.Exit(1)
+
+
 @app.command("audit-verify")
 def audit_verify() -> None:
     """Verify the center's audit chain; exit 1 naming each changed, deleted or reordered entry."""

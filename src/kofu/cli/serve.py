@@ -63,14 +63,29 @@ def center(
         True, help="serve HTTPS with KOFU_HOME/keys/mtls/center-api.pem (kiosks trust ca.pem there)"
     ),
     grace: int = GRACE,
+    order_timeout: float = typer.Option(300, "--order-timeout", min=1, help="seconds an order may stay idle"),
+    sweep_every: float = typer.Option(
+        30, "--sweep-every", min=0.1, help="seconds between sweeps that refund and void orders past their deadline"
+    ),
 ) -> None:
-    """The issuance center (証明書交付センター): the kiosk API, over HTTPS by default."""
+    """The issuance center (証明書交付センター): the kiosk API, over HTTPS by default. On start it reconciles
+    orders a crash left open (refund + void past their deadline), then sweeps every --sweep-every seconds."""
+    from dataclasses import replace
+    from datetime import timedelta
+
     from kofu.center.api import create_app
+    from kofu.center.recovery import Sweeper, recover
     from kofu.cli.center import center_service
     from kofu.issuer.pki import ensure_center_api_cert
 
     c = container()
     service = center_service(c, issuer_url=issuer_url, jpki_url=jpki_url)
+    service.settings = replace(service.settings, order_timeout=timedelta(seconds=order_timeout))
+    try:
+        recover(service)
+    except Exception as exc:  # the issuer or database is away: the sweeper tries again
+        typer.echo(f"recovery on start failed ({type(exc).__name__}); the sweeper retries", err=True)
+    Sweeper(service, sweep_every).start()
     if not tls:
         _run("center", create_app(service), host, port, grace)
         return

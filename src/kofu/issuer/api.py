@@ -5,7 +5,7 @@ POST /v1/menu       what this resident may obtain now                       → 
 POST /v1/quote      the fee for a request (nothing written)                → Quote
 POST /v1/issue      number, record, render, sign (one live issuance per order_id) → the PDF (base64) …
 POST /v1/void       void an issuance with a reason                         → {"tenant","number","status"}
-POST /v1/void-order void the live issuance of an order id, if any          → {"order_id","tenant","number"}
+POST /v1/void-order void every live issuance of an order id (idempotent)    → {"order_id","voided":[…]}
 GET  /healthz
 
 Refusals answer 422 `{"error": "not-eligible", "refusals": [{code, message_en, message_ja, detail}], …}`,
@@ -124,10 +124,14 @@ class VoidOrderIn(_Body):
     reason: str = Field(min_length=1, max_length=64, pattern=TOKEN)
 
 
+class VoidedNumber(BaseModel):
+    tenant: str
+    number: int
+
+
 class VoidedOrderOut(BaseModel):
     order_id: str
-    tenant: str | None
-    number: int | None  # None: the order had no live issuance
+    voided: list[VoidedNumber]
 
 
 class RefusalOut(BaseModel):
@@ -366,11 +370,9 @@ def create_app(issuer: IssuerService, *, client_cn: str | None = CENTER_CN) -> F
 
     @app.post("/v1/void-order", dependencies=center, responses=errors)
     def void_order(body: VoidOrderIn) -> VoidedOrderOut:
-        record = issuer.void_order(body.order_id, reason=body.reason)
+        records = issuer.void_order(body.order_id, reason=body.reason)
         return VoidedOrderOut(
-            order_id=body.order_id,
-            tenant=record.tenant if record else None,
-            number=record.number if record else None,
+            order_id=body.order_id, voided=[VoidedNumber(tenant=r.tenant, number=r.number) for r in records]
         )
 
     @app.get("/healthz")

@@ -268,5 +268,6 @@ class HttpIssuerGateway:
     def void(self, tenant: str, number: int, *, reason: str) -> None:
         self._post("/v1/void", {"tenant": tenant, "number": number, "reason": reason})
 
-    def void_order(self, order_id: str, *, reason: str) -> None:
-        self._post("/v1/void-order", {"order_id": order_id, "reason": reason})
+    def void_order(self, order_id: str, *, reason: str) -> list[tuple[str, int]]:
+        data = self._post("/v1/void-order", {"order_id": order_id, "reason": reason})
+        return [(str(v["tenant"]), int(v["number"])) for v in data["voided"]]

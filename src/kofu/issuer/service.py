@@ -13,10 +13,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from kofu.common.clock import JST, Clock
 from kofu.common.errors import KofuError, NotFound
+from kofu.common.faults import fault_point
 from kofu.common.ids import new_id
 from kofu.issuer import audit
 from kofu.issuer import keys as keystore
@@ -32,7 +33,7 @@ from kofu.issuer.eligibility import (
 )
 from kofu.issuer.seal import official_seal_png
 from kofu.issuer.statement import Statement, b64u, encode
-from kofu.issuer.store import IssuanceRecord, IssuerStore
+from kofu.issuer.store import IssuanceRecord, IssuerStore, issuances
 from kofu.issuer.tenant import CertificateType, IssuanceKind, TenantDirectory, TenantSettings
 from kofu.registry.model import CardLink
 from kofu.registry.store import RegistryStore
@@ -300,6 +301,7 @@ class IssuerService:
             if earlier is not None:
                 audit.record_voided(conn, earlier.tenant, earlier.number, "retried", moment)
             audit.record_issued(conn, record)
+        fault_point("issuer", "after-document-creation")
         try:
             pdf = produce(_with_statement(doc, statement), keys.signing)
         except Exception:
@@ -387,18 +389,28 @@ class IssuerService:
         assert voided is not None
         return voided
 
-    def void_order(self, order_id: str, *, reason: str) -> IssuanceRecord | None:
-        """Voids the live issuance of a kiosk order, if there is one (the center closing an order whose
-        `issue` answer it never got: lost answer, timeout, crash). Returns what was voided, or None."""
+    def void_order(self, order_id: str, *, reason: str) -> list[IssuanceRecord]:
+        """Voids every live issuance made for `order_id` (the center's order was refunded; it may not know
+        the numbers, e.g. after a crash between the issuer's answer and its own record). Idempotent: returns
+        the issuances voided by this call, none when all were voided already."""
+        now = self.clock.now()
+        voided: list[IssuanceRecord] = []
         with self.engine.begin() as conn:
             store = IssuerStore(conn)
-            live = store.live_for_order(order_id)
-            if live is None:
-                return None
-            now = self.clock.now()
-            if store.void(live.id, now, reason):
-                audit.record_voided(conn, live.tenant, live.number, reason, now)
-            return store.get(live.tenant, live.number)
+            ids = conn.execute(
+                select(issuances.c.id)
+                .where(issuances.c.order_id == order_id, issuances.c.status == "issued")
+                .order_by(issuances.c.tenant, issuances.c.number)
+                .with_for_update()
+            ).scalars()
+            for issuance_id in list(ids):
+                if store.void(issuance_id, now, reason):
+                    record = store.get_by_id(issuance_id)
+                    assert record is not None
+                    voided.append(record)
+            for record in voided:  # audit entries last, as in issue()
+                audit.record_voided(conn, record.tenant, record.number, reason, now)
+        return voided
 
     def lookup(self, tenant: str, number: int) -> IssuanceRecord | None:
         with self.engine.connect() as conn:

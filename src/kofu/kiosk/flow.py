@@ -28,6 +28,7 @@ from kofu.card.readers import Reader
 from kofu.center import protocol as wire
 from kofu.center.protocol import challenge_bytes
 from kofu.common.errors import KofuError
+from kofu.common.faults import fault_point
 from kofu.kiosk.binding import binding_problems, normalise_serial
 from kofu.kiosk.devices import (
     Announcement,
@@ -539,6 +540,7 @@ class _Run:
         outcome: wire.OrderOutcome | None = None
         if failure is None:
             for index, (job_id, copies, pdf) in enumerate(checked):
+                fault_point("kiosk", "mid-print")  # test-only power loss (KOFU_FAULT), see kofu.common.faults
                 try:
                     paths = self.d.printer.print_document(f"{order_id}-{index + 1}", pdf, copies)
                 except DeviceError as exc:
