@@ -272,9 +272,10 @@ def test_single_cell_corruption(
         expected = snapshot(engine, tenant)
         with engine.begin() as conn:
             RegistryStore(conn).delete_tenant(tenant)
-        diff_rows = [
-            (a, b) for a, b in zip(after["registry_residents"], expected["registry_residents"], strict=True) if a != b
-        ]
+        # rows compared as a set: the snapshot sorts rows by their text, so one changed cell can move a row
+        before_set = set(expected["registry_residents"])
+        diff_rows = [(a, None) for a in after["registry_residents"] if a not in before_set]
+        assert len(after["registry_residents"]) == len(expected["registry_residents"])
         if value.strip(" \t") == original:
             assert after == expected
         else:
