@@ -25,6 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text, update
 
+from kofu.bench.e2e import log_tail, spawn_logged
 from kofu.bootstrap import Container
 from kofu.center.store import center_audit
 from kofu.cli.center import center_service
@@ -64,8 +65,7 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], **kw: object) -> None:
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            why = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-            raise AssertionError(f"{url}: the process exited with {proc.returncode}: {why}")
+            raise AssertionError(f"{url}: the process exited with {proc.returncode}: {log_tail(proc)}")
         try:
             if httpx.get(url, timeout=2, **kw).status_code == 200:  # type: ignore[arg-type]
                 return
@@ -119,7 +119,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, o
             ["serve", "issuer", "--port", str(p_issuer)],
             ["serve", "center", "--port", str(p_center), "--issuer-url", issuer_url, "--jpki-url", jpki_url],
         ):
-            procs.append(subprocess.Popen([KOFU, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+            procs.append(spawn_logged([KOFU, *args], env, home / "logs" / f"{args[1]}.log"))
         wait_healthy(f"{jpki_url}/healthz", procs[0])
         ctx = ssl.create_default_context(cafile=str(files.ca_cert))
         ctx.load_cert_chain(str(files.center_cert), str(files.center_key))
@@ -142,8 +142,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, o
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=10)
-            if p.stderr is not None:
-                p.stderr.close()
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)

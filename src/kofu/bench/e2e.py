@@ -273,14 +273,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def spawn_logged(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Starts a server whose stderr (its JSON log lines) goes to `log`: a pipe nobody reads fills up after
+    some 64 KiB and then blocks the server's event loop in the middle of a request."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:  # the child keeps its own descriptor
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=out)
+    _LOGS[proc.pid] = log
+    return proc
+
+
+_LOGS: dict[int, Path] = {}
+
+
+def log_tail(proc: subprocess.Popen[bytes], chars: int = 2000) -> str:
+    log = _LOGS.get(proc.pid)
+    return log.read_text(encoding="utf-8", errors="replace")[-chars:] if log and log.exists() else ""
+
+
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], verify: Any) -> None:
     import httpx
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            why = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-            raise RuntimeError(f"{url}: the process exited with {proc.returncode}: {why}")
+            raise RuntimeError(f"{url}: the process exited with {proc.returncode}: {log_tail(proc)}")
         try:
             if httpx.get(url, timeout=2, verify=verify).status_code == 200:
                 return
@@ -303,7 +320,7 @@ def serve_processes(world: BenchWorld, processes: int, database_url: str) -> Ite
     procs: list[subprocess.Popen[bytes]] = []
 
     def spawn(*args: str) -> subprocess.Popen[bytes]:
-        p = subprocess.Popen([kofu, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        p = spawn_logged([kofu, *args], env, world.home / "logs" / f"{len(procs):02d}-{args[1]}.log")
         procs.append(p)
         return p
 
@@ -335,8 +352,6 @@ def serve_processes(world: BenchWorld, processes: int, database_url: str) -> Ite
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=10)
-            if p.stderr is not None:
-                p.stderr.close()
 
 
 @contextmanager
