@@ -292,3 +292,14 @@ def test_single_cell_corruption(
 
 def test_seal_png_fixture_is_png() -> None:
     assert seal_png().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f"])
+def test_a_control_character_in_a_cell_is_rejected_with_its_line_and_column(
+    engine: Engine, tenant: str, make_registry: MakeRegistry, clock: FixedClock, char: str
+) -> None:
+    rows = sample_residents()
+    rows[2]["address"] = f"兵庫県加東市社{char}50番地"
+    [problem] = rejected(engine, tenant, make_registry(rows), clock)
+    assert (problem.file, problem.line, problem.column) == ("residents.csv", 4, "address")
+    assert "control character" in problem.message

@@ -232,6 +232,9 @@ class _Row:
             self.fail(col, f"{later} is before {what} ({earlier})")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # never in a registry value (PostgreSQL refuses NUL)
+
+
 def _read(
     path: Path, file: str, required: tuple[str, ...], optional: tuple[str, ...], problems: _Problems
 ) -> Iterator[_Row]:
@@ -277,7 +280,12 @@ def _read(
                 if len(record) != len(header):
                     problems.add(file, start, "", f"expected {len(header)} fields, found {len(record)}")
                     continue
-                yield _Row(start, dict(zip(header, record, strict=True)))
+                values = dict(zip(header, record, strict=True))
+                controls = [col for col, v in values.items() if _CONTROL.search(v)]
+                for col in controls:
+                    problems.add(file, start, col, "contains a control character (NUL, ESC, …); remove it")
+                if not controls:
+                    yield _Row(start, values)
     except UnicodeDecodeError:
         problems.add(file, 0, "", "the file is not valid UTF-8")
     except OSError as exc:
