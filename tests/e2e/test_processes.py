@@ -25,7 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text, update
 
-from kofu.bench.e2e import log_tail, spawn_logged
+from kofu.bench.e2e import log_tail, spawn_logged, stop_processes
 from kofu.bootstrap import Container
 from kofu.center.store import center_audit
 from kofu.cli.center import center_service
@@ -134,14 +134,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, o
     finally:
         if "observer" in locals():
             observer.engine.dispose()
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=10)
+        stop_processes(procs)
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)

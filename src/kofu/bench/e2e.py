@@ -286,6 +286,18 @@ def spawn_logged(args: list[str], env: dict[str, str], log: Path) -> subprocess.
 _LOGS: dict[int, Path] = {}
 
 
+def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 10) -> None:
+    """SIGTERM every server, then wait for each (SIGKILL after `timeout` seconds)."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=timeout)
+
+
 def log_tail(proc: subprocess.Popen[bytes], chars: int = 2000) -> str:
     log = _LOGS.get(proc.pid)
     return log.read_text(encoding="utf-8", errors="replace")[-chars:] if log and log.exists() else ""
@@ -344,14 +356,7 @@ def serve_processes(world: BenchWorld, processes: int, database_url: str) -> Ite
             centers.append(center_url)
         yield centers, [p.pid for p in procs]
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=10)
+        stop_processes(procs)
 
 
 @contextmanager
