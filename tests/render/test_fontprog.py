@@ -56,6 +56,17 @@ def test_text_run_width_is_the_sum_of_advances() -> None:
     assert abs(prog.string_width(TEXT, 10.5) - expected * 10.5 / 1000) < 1e-6
 
 
+def _save(fb: FontBuilder, metrics: dict[str, tuple[int, int]], path: Path) -> Path:
+    """The font's remaining tables (advances and side bearings from `metrics`), written to `path`."""
+    fb.setupHorizontalMetrics(metrics)
+    fb.setupHorizontalHeader(ascent=800, descent=-200)
+    fb.setupNameTable({"familyName": "KofuTest", "styleName": "Regular", "psName": "KofuTest-Regular"})
+    fb.setupOS2()
+    fb.setupPost()
+    fb.save(str(path))
+    return path
+
+
 def _font_with_a_composite(path: Path) -> Path:
     """A two-glyph TrueType: 'A' a square, 'B' a composite of 'A' shifted right."""
     fb = FontBuilder(1000, isTTF=True)
@@ -75,13 +86,7 @@ def _font_with_a_composite(path: Path) -> Path:
     comp.glyphName, comp.x, comp.y, comp.flags = "A", 300, 0, 0x0001 | 0x0002  # ARGS_ARE_WORDS, XY_VALUES
     b = fb.font["glyf"]["B"]
     b.numberOfContours, b.components = -1, [comp]
-    fb.setupHorizontalMetrics({".notdef": (600, 0), "A": (600, 100), "B": (900, 400)})
-    fb.setupHorizontalHeader(ascent=800, descent=-200)
-    fb.setupNameTable({"familyName": "KofuTest", "styleName": "Regular", "psName": "KofuTest-Regular"})
-    fb.setupOS2()
-    fb.setupPost()
-    fb.save(str(path))
-    return path
+    return _save(fb, {".notdef": (600, 0), "A": (600, 100), "B": (900, 400)}, path)
 
 
 def test_composite_glyph_pulls_in_its_component_renumbered(tmp_path: Path) -> None:
@@ -147,13 +152,7 @@ def _font_with_transformed_components(path: Path) -> Path:
         components.append(comp)
     e = fb.font["glyf"]["E"]
     e.numberOfContours, e.components = -1, components
-    fb.setupHorizontalMetrics({n: (900, 0) for n in names})
-    fb.setupHorizontalHeader(ascent=800, descent=-200)
-    fb.setupNameTable({"familyName": "KofuTest", "styleName": "Regular", "psName": "KofuTest-Regular"})
-    fb.setupOS2()
-    fb.setupPost()
-    fb.save(str(path))
-    return path
+    return _save(fb, {n: (900, 0) for n in names}, path)
 
 
 def test_every_component_layout_is_renumbered_and_keeps_its_transform(tmp_path: Path) -> None:

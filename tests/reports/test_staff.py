@@ -119,27 +119,24 @@ def test_basic_credentials_are_utf8_and_may_hold_colons() -> None:
     assert basic_credentials("Basic " + base64.b64encode(b"no-colon").decode()) is None
 
 
-def test_the_hash_command_prints_a_setting_that_parses() -> None:
-    run = subprocess.run(
+def _hash_command(typed: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "kofu.reports.staff", "kakari"],
-        input="twelve chars pw\ntwelve chars pw\n",
+        input=typed,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_the_hash_command_prints_a_setting_that_parses() -> None:
+    run = _hash_command("twelve chars pw\ntwelve chars pw\n")
     assert run.returncode == 0, run.stderr
     line = run.stdout.strip().splitlines()[-1]
     assert line.startswith("KOFU_REPORTS_STAFF='kakari:scrypt$") and "twelve" not in line
     assert StaffLogin.parse(line.split("=", 1)[1].strip("'")).check("kakari", "twelve chars pw")
-    short = subprocess.run(
-        [sys.executable, "-m", "kofu.reports.staff", "kakari"],
-        input="short\nshort\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    short = _hash_command("short\nshort\n")
     assert short.returncode == 2 and "12 characters" in short.stderr
 
 
