@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -44,6 +45,14 @@ from tests.issuer.conftest import CHILD, HEAD, INCOME, WIFE, seal_png
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 KOFU = str(Path(sys.executable).with_name("kofu"))
+
+# tests/reliability imports these three from here (they could come from kofu.bench.* directly)
+ALWAYS_OPEN = ALWAYS_OPEN_TOML
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], verify: Any = True) -> None:
+    """kofu.bench.e2e's wait for a server's /healthz (60 s), with TLS verification optional."""
+    _wait_healthy(url, proc, verify)
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +100,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, o
             ["serve", "center", "--port", str(p_center), "--issuer-url", issuer_url, "--jpki-url", jpki_url],
         ):
             procs.append(spawn_logged([KOFU, *args], env, home / "logs" / f"{args[1]}.log"))
-        _wait_healthy(f"{jpki_url}/healthz", procs[0], verify=True)
+        wait_healthy(f"{jpki_url}/healthz", procs[0])
         ctx = ssl.create_default_context(cafile=str(files.ca_cert))
         ctx.load_cert_chain(str(files.center_cert), str(files.center_key))
-        _wait_healthy(f"{issuer_url}/healthz", procs[1], verify=ctx)
-        _wait_healthy(f"{center_url}/healthz", procs[2], verify=ssl.create_default_context(cafile=str(files.ca_cert)))
+        wait_healthy(f"{issuer_url}/healthz", procs[1], verify=ctx)
+        wait_healthy(f"{center_url}/healthz", procs[2], verify=ssl.create_default_context(cafile=str(files.ca_cert)))
         observer = Container()  # the test's own view of the deployment (verifier, issuer records)
         yield {
             "observer": observer,
