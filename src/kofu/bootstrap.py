@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in KOFU_HOME")
     tenants_dir: Path | None = Field(default=None, description="tenant TOML files; default KOFU_HOME/tenants")
     public_url: str = Field(default="http://127.0.0.1:8000", description="base URL printed on certificates")
+    reports_staff: str | None = Field(
+        default=None, description="staff login of /reports/: USER:scrypt$… (python -m kofu.reports.staff USER)"
+    )
     jpki_url: str | None = Field(
         default=None, description="JPKI CRL/OCSP URL in certificates; default PUBLIC_URL/jpki (the one-process app)"
     )

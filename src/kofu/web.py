@@ -6,7 +6,8 @@
                       process reaches the issuer in-process instead
     /jpki/…           the JPKI authority: CA certificates, CRLs, OCSP
     /verify/          the public verification page
-    /reports/         operations reports: every tenant and each one (figures, charts, CSV/XLSX)
+    /reports/         operations reports: every tenant and each one (figures, charts, CSV/XLSX); staff login
+                      (KOFU_REPORTS_STAFF, or the password `kofu demo` prints)
     /info/CODE        the municipality's public service page (fees, hours, who, steps)
     /kiosk/           the kiosk touch screen (simulated devices, the demo cards of showcase.json)
     /healthz          ready when the database answers
@@ -33,6 +34,7 @@ from kofu.ops import instrument
 if TYPE_CHECKING:
     from kofu.center.service import CenterService
     from kofu.kiosk.ui.session import DemoCard
+    from kofu.reports.staff import StaffLogin
 
 DEMO_STORE = "DEMO-STORE"
 DEMO_STORE_MUNICIPALITY = "282286"  # a store in 加東市
@@ -122,7 +124,30 @@ def kiosk_ui(
     return create_app(center, lambda: [*readers, *demo_cards(c)], c.settings.home / "kiosk", idle_seconds=idle_seconds)
 
 
-def create_web_app(container: Container, center: CenterService | None = None) -> FastAPI:
+def reports_staff(container: Container) -> StaffLogin | None:
+    """The staff login of /reports/ from KOFU_REPORTS_STAFF (None when it is not set)."""
+    from kofu.reports.staff import StaffLogin
+
+    setting = container.settings.reports_staff
+    return StaffLogin.parse(setting) if setting else None
+
+
+def demo_reports_staff(container: Container) -> tuple[StaffLogin, str]:
+    """The demo's staff login of /reports/ and how to use it: KOFU_REPORTS_STAFF's if set, else a fresh
+    random password (made at each start, printed, never stored)."""
+    from kofu.reports.staff import StaffLogin
+
+    staff = reports_staff(container)
+    if staff is not None:
+        return staff, f"staff login: user {staff.user}, the password of KOFU_REPORTS_STAFF"
+    staff, password = StaffLogin.generate("staff")
+    return staff, f"staff login: user {staff.user}, password {password}"
+
+
+def create_web_app(
+    container: Container, center: CenterService | None = None, *, staff: StaffLogin | None = None
+) -> FastAPI:
+    """The one-process app; /reports/ admits `staff` (default: KOFU_REPORTS_STAFF; neither: nobody)."""
     from kofu.center.api import create_router as center_router
     from kofu.center.api import install_error_handlers
     from kofu.info.api import create_router as info_router
@@ -152,7 +177,10 @@ def create_web_app(container: Container, center: CenterService | None = None) ->
     app.include_router(center_router(center))
     app.include_router(verify_router(container.verifier))
     home = container.settings.home
-    app.include_router(reports_router(container.engine, container.tenants, container.clock, home / "reports", home))
+    staff = staff or reports_staff(container)
+    app.include_router(
+        reports_router(container.engine, container.tenants, container.clock, home / "reports", home, staff=staff)
+    )
     app.include_router(info_router(container.tenants, container.clock))
     app.mount("/issuer", issuer_app(container.issuer))
     app.mount("/jpki", jpki_app(container.authority))

@@ -5,53 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+from kofu.bench.tenant import KATO_TOML
 from kofu.issuer.tenant import TenantSettings, parse_tenant
 from kofu.registry.model import Resident, ResidentStatus, Sex
 
-TENANT_TOML = """
-code = "282286"
-name = "加東市"
-name_en = "Kato City"
-prefecture = "兵庫県"
-mayor_title = "加東市長"
-mayor_name = "加東　一郎"
-stage = "live"
-service_start = 2017-02-01
-copies_limit = 5
-
-[hours]
-open = "06:30"
-close = "23:00"
-
-[[maintenance]]
-start = 2026-12-06T01:00:00+09:00
-end = 2026-12-06T05:00:00+09:00
-
-[[certificates]]
-type = "juminhyo"
-offered = [{ from = 2017-02-01 }]
-fees = [{ from = 2017-02-01, window = 300, convenience = 250 }, { from = 2027-04-01, window = 300, convenience = 200 }]
-items = ["household_head", "honseki"]
-kinds = ["self", "household", "members"]
-
-[[certificates]]
-type = "kisai"
-offered = [{ from = 2017-02-01 }]
-fees = [{ from = 2017-02-01, window = 300, convenience = 250 }]
-items = ["birth_date", "sex", "address", "household_head"]
-
-[[certificates]]
-type = "inkan"
-offered = [{ from = 2017-02-01 }]
-fees = [{ from = 2017-02-01, window = 300, convenience = 250 }]
-
-[[certificates]]
-type = "shotoku"
-offered = [{ from = 2018-06-01 }]
-fees = [{ from = 2018-06-01, window = 300, convenience = 250 }]
-hours = { open = "09:00", close = "17:00", days = "weekdays" }
-fiscal_years_back = 1
-"""
+TENANT_TOML = KATO_TOML  # the tenant as a municipality runs it (hours, maintenance, a fee change)
 
 
 def kato(**changes: object) -> TenantSettings:

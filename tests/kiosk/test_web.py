@@ -12,6 +12,7 @@ from kofu.center.client import CenterClient
 from kofu.cli.kiosk import demo_kiosk
 from kofu.kiosk.devices import CardSlot, CoinVendor, Printer, ReceiptPrinter, Speaker
 from kofu.kiosk.flow import Devices, Kiosk, Script
+from kofu.reports.staff import StaffLogin
 from kofu.web import center_service, create_web_app
 
 from .test_cli import home  # noqa: F401  (the fixture)
@@ -23,7 +24,8 @@ def test_kiosk_prints_through_the_web_app_and_the_page_verifies_it(
 ) -> None:
     c, card_path = home
     service = center_service(c)
-    app = create_web_app(c, service)
+    staff, password = StaffLogin.generate()
+    app = create_web_app(c, service, staff=staff)
     kiosk_id, secret = demo_kiosk(c, service)
     assert demo_kiosk(c, service) == (kiosk_id, secret)  # kept in KOFU_HOME/keys, registered once
     center = CenterClient.in_process(app, kiosk_id, secret)
@@ -42,4 +44,5 @@ def test_kiosk_prints_through_the_web_app_and_the_page_verifies_it(
     landing = http.get("/")
     for page in ("/kiosk/", "/info/", "/verify/", "/reports/"):
         assert f'href="{page}"' in landing.text
-        assert http.get(page).status_code == 200, page
+        assert http.get(page, auth=("staff", password)).status_code == 200, page
+    assert http.get("/reports/").status_code == 401  # staff only

@@ -56,6 +56,17 @@ def test_text_run_width_is_the_sum_of_advances() -> None:
     assert abs(prog.string_width(TEXT, 10.5) - expected * 10.5 / 1000) < 1e-6
 
 
+def _save(fb: FontBuilder, metrics: dict[str, tuple[int, int]], path: Path) -> Path:
+    """The font's remaining tables (advances and side bearings from `metrics`), written to `path`."""
+    fb.setupHorizontalMetrics(metrics)
+    fb.setupHorizontalHeader(ascent=800, descent=-200)
+    fb.setupNameTable({"familyName": "KofuTest", "styleName": "Regular", "psName": "KofuTest-Regular"})
+    fb.setupOS2()
+    fb.setupPost()
+    fb.save(str(path))
+    return path
+
+
 def _font_with_a_composite(path: Path) -> Path:
     """A two-glyph TrueType: 'A' a square, 'B' a composite of 'A' shifted right."""
     fb = FontBuilder(1000, isTTF=True)
@@ -75,13 +86,7 @@ def _font_with_a_composite(path: Path) -> Path:
     comp.glyphName, comp.x, comp.y, comp.flags = "A", 300, 0, 0x0001 | 0x0002  # ARGS_ARE_WORDS, XY_VALUES
     b = fb.font["glyf"]["B"]
     b.numberOfContours, b.components = -1, [comp]
-    fb.setupHorizontalMetrics({".notdef": (600, 0), "A": (600, 100), "B": (900, 400)})
-    fb.setupHorizontalHeader(ascent=800, descent=-200)
-    fb.setupNameTable({"familyName": "KofuTest", "styleName": "Regular", "psName": "KofuTest-Regular"})
-    fb.setupOS2()
-    fb.setupPost()
-    fb.save(str(path))
-    return path
+    return _save(fb, {".notdef": (600, 0), "A": (600, 100), "B": (900, 400)}, path)
 
 
 def test_composite_glyph_pulls_in_its_component_renumbered(tmp_path: Path) -> None:
@@ -114,3 +119,56 @@ def test_a_pdf_in_that_font_shows_and_extracts_its_text(tmp_path: Path) -> None:
     (png,) = tmp_path.glob("r*.png")
     dark = int((np.asarray(Image.open(png).convert("L")) < 128).sum())
     assert dark > 2 * 16 * 28 * 0.8  # both 16x28 pt squares are inked (a missing glyph leaves the page white)
+
+
+def _font_with_transformed_components(path: Path) -> Path:
+    """'E' a composite of four squares A–D, one component record of each layout the glyf table has:
+    byte offsets, word offsets with one scale, with x and y scales, with a two-by-two matrix."""
+    names = [".notdef", "A", "B", "C", "D", "E"]
+    fb = FontBuilder(1000, isTTF=True)
+    fb.setupGlyphOrder(names)
+    fb.setupCharacterMap({ord(n): n for n in names[1:]})
+    glyphs = {".notdef": TTGlyphPen(None).glyph()}
+    for i, name in enumerate(names[1:5]):
+        pen = TTGlyphPen(None)
+        pen.moveTo((10 * i, 0))
+        pen.lineTo((10 * i, 100 + i))
+        pen.lineTo((50 + 10 * i, 100 + i))
+        pen.closePath()
+        glyphs[name] = pen.glyph()
+    glyphs["E"] = TTGlyphPen(None).glyph()
+    fb.setupGlyf(glyphs)
+    components = []
+    for name, (x, y), transform in [
+        ("A", (5, 6), None),
+        ("B", (700, 0), [[0.5, 0], [0, 0.5]]),
+        ("C", (0, 900), [[0.5, 0], [0, 1.5]]),
+        ("D", (-600, 300), [[0, 1], [-1, 0]]),
+    ]:
+        comp = GlyphComponent()
+        comp.glyphName, comp.x, comp.y, comp.flags = name, x, y, 0x0002  # ARGS_ARE_XY_VALUES
+        if transform is not None:
+            comp.transform = transform
+        components.append(comp)
+    e = fb.font["glyf"]["E"]
+    e.numberOfContours, e.components = -1, components
+    return _save(fb, {n: (900, 0) for n in names}, path)
+
+
+def test_every_component_layout_is_renumbered_and_keeps_its_transform(tmp_path: Path) -> None:
+    path = _font_with_transformed_components(tmp_path / "t.ttf")
+    prog = FontProgram(path)
+    sub = prog.subset({prog.gid("E")})  # only E is drawn; A–D come along as its components
+    _, ft = _open(sub.fontfile, sub.length1)
+    order = ft.getGlyphOrder()
+    assert len(order) == 6
+    orig = TTFont(str(path))
+    e_sub, e_orig = ft["glyf"][order[1]], orig["glyf"]["E"]
+    assert [order.index(c.glyphName) for c in e_sub.components] == [2, 3, 4, 5]  # the subset's copies of A–D
+    assert [sub.gids[order.index(c.glyphName) - 1] for c in e_sub.components] == [1, 2, 3, 4]  # A–D originally
+    assert [getattr(c, "transform", None) for c in e_sub.components] == [
+        getattr(c, "transform", None) for c in e_orig.components
+    ]
+    ours = list(e_sub.getCoordinates(ft["glyf"])[0])
+    theirs = list(e_orig.getCoordinates(orig["glyf"])[0])
+    assert ours == theirs and len(ours) == 4 * 3  # all four outlines, placed as in the original

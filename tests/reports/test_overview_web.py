@@ -20,6 +20,7 @@ from kofu.common.clock import FixedClock
 from kofu.demo.tenants import install_tenants, load_tenants
 from kofu.issuer.store import IssuerStore
 from kofu.reports.build import build_overview
+from kofu.reports.staff import StaffLogin
 from kofu.reports.web import create_router
 from tests.reports.test_figures import FIXTURE, record
 from tests.reports.test_places_uptake import _card, _people
@@ -120,8 +121,10 @@ def test_report_all(home: Path) -> None:
 def test_reports_pages(home: Path) -> None:
     c = Container(Settings(home=home), clock=FixedClock(datetime(2027, 4, 30, 3, 0, tzinfo=UTC)))
     app = FastAPI()
-    app.include_router(create_router(c.engine, c.tenants, c.clock, home / "reports", home))
+    staff, password = StaffLogin.generate("kakari")
+    app.include_router(create_router(c.engine, c.tenants, c.clock, home / "reports", home, staff=staff))
     client = TestClient(app)
+    client.auth = ("kakari", password)  # the staff login: see test_staff.py
     first = client.get("/reports/", follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"] == "/reports/2026-05-01_2027-04-30/"
     page = client.get("/reports/?from=2026-04-01&to=2027-04-30")

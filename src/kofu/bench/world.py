@@ -11,6 +11,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from kofu.bench.tenant import ALWAYS_OPEN_TOML
+from kofu.bench.tenant import TENANT as TENANT  # re-exported for the benchmarks
 from kofu.bootstrap import Container, Settings
 from kofu.common.clock import today_jst
 from kofu.issuer.eligibility import fiscal_year_of
@@ -26,51 +28,8 @@ from kofu.registry.model import (
 from kofu.registry.store import RegistryStore
 from kofu.registry.validate import with_my_number_check_digit
 
-TENANT = "282286"
 STORE = "BENCH-STORE"
 PIN = "1234"
-
-# Open around the clock, all year, without maintenance windows: a benchmark must not depend on the hour.
-TENANT_TOML = """
-code = "282286"
-name = "加東市"
-name_en = "Kato City"
-prefecture = "兵庫県"
-mayor_title = "加東市長"
-mayor_name = "加東　一郎"
-stage = "live"
-service_start = 2017-02-01
-copies_limit = 5
-closed_new_year = false
-
-[hours]
-open = "00:00"
-close = "24:00"
-
-[[certificates]]
-type = "juminhyo"
-offered = [{ from = 2017-02-01 }]
-fees = [{ from = 2017-02-01, window = 300, convenience = 250 }]
-items = ["household_head", "honseki"]
-kinds = ["self", "household", "members"]
-
-[[certificates]]
-type = "kisai"
-offered = [{ from = 2017-02-01 }]
-fees = [{ from = 2017-02-01, window = 300, convenience = 250 }]
-items = ["birth_date", "sex", "address", "household_head"]
-
-[[certificates]]
-type = "inkan"
-offered = [{ from = 2017-02-01 }]
-fees = [{ from = 2017-02-01, window = 300, convenience = 250 }]
-
-[[certificates]]
-type = "shotoku"
-offered = [{ from = 2018-06-01 }]
-fees = [{ from = 2018-06-01, window = 300, convenience = 250 }]
-fiscal_years_back = 1
-"""
 
 
 def seal_png() -> bytes:
@@ -129,7 +88,7 @@ def _spouse(head: Resident, i: int) -> Resident:
 def build_world(home: Path, *, households: int, kiosks: int, database_url: str | None = None) -> BenchWorld:
     """Creates the deployment in `home` (which should be empty) and registers `kiosks` kiosks."""
     (home / "tenants").mkdir(parents=True, exist_ok=True)
-    (home / "tenants" / f"{TENANT}.toml").write_text(TENANT_TOML, encoding="utf-8")
+    (home / "tenants" / f"{TENANT}.toml").write_text(ALWAYS_OPEN_TOML, encoding="utf-8")
     c = Container(Settings(home=home, database_url=database_url))
     today = today_jst(c.clock)
     seal = seal_png()

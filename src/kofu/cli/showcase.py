@@ -118,7 +118,7 @@ def _serve(port: int, eligible: dict[str, str]) -> None:
     import uvicorn
 
     from kofu.cli.kiosk import demo_kiosk
-    from kofu.web import center_service, create_web_app
+    from kofu.web import center_service, create_web_app, demo_reports_staff
 
     c = container()
     service = center_service(c)
@@ -128,11 +128,12 @@ def _serve(port: int, eligible: dict[str, str]) -> None:
     console.print(f"  verification page   [bold]{base}/verify/[/]")
     console.print(f"  center API (kiosks) [bold]{base}/v1/…[/]  OpenAPI [bold]{base}/docs[/]")
     console.print(f"  JPKI authority      [bold]{base}/jpki/…[/]   health [bold]{base}/healthz[/]")
-    console.print(f"  operations reports  [bold]{base}/reports/[/]")
+    staff, how = demo_reports_staff(c)
+    console.print(f"  operations reports  [bold]{base}/reports/[/]  ({how})")
     if eligible.get("card"):
         console.print(
             "  a kiosk customer:   "
             f"[bold]kofu kiosk run --center {base} --kiosk-id {kiosk_id} --secret {secret} "
             f"--card {eligible['card']} --pin {eligible['pin']} --type juminhyo --pay 500 --out /tmp/kofu-tray[/]"
         )
-    uvicorn.run(create_web_app(c, service), host="127.0.0.1", port=port, log_level="info")
+    uvicorn.run(create_web_app(c, service, staff=staff), host="127.0.0.1", port=port, log_level="info")

@@ -6,8 +6,12 @@
 With the card-app method (カードAP方式, a tenant setting) the PIN comes after the type: … 2 → 5 → 3 → 4 → 6 ….
 
 The kiosk talks to the center only through a `CenterPort` (implemented by `kofu.center.client.CenterClient`).
-It never keeps a document: the PDF bytes of a job live in local variables of `_print` only, are checked
+It never keeps a document: the PDF bytes of a job live in local variables of `Run.print_documents` only, are checked
 against the binding (order, card, hash), handed to the printer and dropped; `Kiosk` holds no reference.
+
+`Kiosk.run(script)` walks one customer through every step at once (the headless kiosk). `Kiosk.start(card)`
+gives the same steps one at a time (`Run`): the touch-screen UI (`kofu.kiosk.ui`) calls its step methods as
+the customer chooses, each with that choice as an argument; a step that ends the visit raises `Stop`.
 
 Every ending is a `KioskResult` with an exit code: 0 printed, 2 refused (by the center, the menu, or too
 little money — nothing charged), 3 print failure (refunded and voided), 4 card or PIN problem.
@@ -200,7 +204,8 @@ class Stop(Exception):
         self.message_ja = message_ja
 
 
-def _refused(exc: KofuError) -> Stop:
+def refused(exc: KofuError) -> Stop:
+    """The ending for a refusal by the center (its first refusal's code, all their messages)."""
     refusals = getattr(exc, "refusals", None) or []
     code = refusals[0].code if refusals else exc.code
     en = "; ".join(r.message_en for r in refusals) or exc.message_en
@@ -228,9 +233,9 @@ class Kiosk:
 
     def run(self, script: Script) -> KioskResult:
         started = time.perf_counter()
-        run = _Run(self, script)
+        run = self.start(script.card, method=script.method, reminders=script.reminders)
         try:
-            run.walk()
+            run.walk(script)
         except KofuError as exc:  # an answer the flow did not expect: report it, never print after it
             run.result.ok = False
             run.result.status = "error"
@@ -250,14 +255,29 @@ class Kiosk:
         run.result.elapsed_ms = round((time.perf_counter() - started) * 1000)
         return run.result
 
+    def start(self, card: Reader, *, method: str = "jpki", reminders: int = 2) -> Run:
+        """One customer's run with `card`, to be taken a step at a time (see `Run`)."""
+        return Run(self, card, method=method, reminders=reminders)
 
-class _Run:
-    """One customer's pass through the steps (kept apart from `Kiosk` so nothing outlives the run)."""
 
-    def __init__(self, kiosk: Kiosk, script: Script) -> None:
+class Run:
+    """One customer's pass through the steps (kept apart from `Kiosk` so nothing outlives the run).
+
+    The public step methods, in screen order: `place_card`, then for the JPKI method `open_session`,
+    `enter_pins`, `authenticate_jpki`, `remove_card`, `choose_type`, and for the card-app method
+    `authenticate_card_app`, `choose_type`, `enter_pins`, `remove_card`; then `choose_order`, `confirm`, `pay`,
+    `print_documents` (which ends with the reminder and the receipt). `cancel_order` cancels at the center.
+    A step raises `Stop` when the visit ends there (the figures are in `result`), and lets a center refusal
+    (`KofuError`) through for the caller to turn into an ending (`refused`). `walk(script)` takes every step
+    with the script's choices, as `Kiosk.run` does.
+    """
+
+    def __init__(self, kiosk: Kiosk, card: Reader, *, method: str = "jpki", reminders: int = 2) -> None:
         self.center = kiosk.center
         self.d = kiosk.devices
-        self.script = script
+        self.card = card
+        self.method = method
+        self.reminders = reminders  # the reminder plays this many times before the user presses stop
         self.result = KioskResult(ok=False, status="started", exit_code=1)
         self.session_id: str | None = None
         self.card_serial: str | None = None
@@ -271,48 +291,58 @@ class _Run:
 
     # ------------------------------------------------------------------ driver
 
-    def walk(self) -> None:
-        s = self.script
+    def walk(self, script: Script) -> None:
+        s = script
         self.step(Step.TERMS)
         if not s.accept_terms:
             raise Stop(
                 "cancelled", 2, "terms-declined", "the terms were not accepted", "利用規約に同意されませんでした"
             )
-        client = self.card_placed()
+        client = self.place_card()
         self.step(Step.SERVICE)
         try:
-            if s.method == "card-app":
+            if self.method == "card-app":
                 self.authenticate_card_app(client)
-                self.choose_type()
-                self.pin_card_app(client)
+                self.choose_type(s.type)
+                self.enter_pins(client, s.pins)
             else:
-                self.pin_jpki(client)
+                opened = self.open_session()
+                self.enter_pins(client, s.pins)
+                self.authenticate_jpki(client, opened)
                 self.remove_card()
-                self.choose_type()
+                self.choose_type(s.type)
         except KofuError as exc:
             if isinstance(exc, CardError):
                 raise
-            raise _refused(exc) from exc
-        if s.method == "card-app":
+            raise refused(exc) from exc
+        if self.method == "card-app":
             self.remove_card()
         try:
-            body = self.choose_order()
-            self.confirm(body)
+            body = self.choose_order(
+                s.type,
+                kind=s.kind,
+                members=s.members,
+                items=s.items,
+                copies=s.copies,
+                fiscal_year=s.fiscal_year,
+            )
+            self.confirm(body, accepted=s.confirm)
         except KofuError as exc:
-            raise _refused(exc) from exc
-        self.pay()
+            raise refused(exc) from exc
+        self.pay(s.coins)
         self.print_documents()
 
     # ------------------------------------------------------------------ 1 card
 
-    def card_placed(self) -> JpkiClient:
+    def place_card(self) -> JpkiClient:
+        """Step 1: the card on the reader, read (its user id, or its token and authentication certificate)."""
         self.step(Step.CARD)
         slot = self.d.slot
-        slot.place(self.script.card)
+        slot.place(self.card)
         try:
             slot.reader.connect()
             client = JpkiClient(slot.reader)
-            if self.script.method == "card-app":
+            if self.method == "card-app":
                 self.user_id = client.read_card_app_user_id()
                 return client
             token = client.read_token()
@@ -342,28 +372,39 @@ class _Run:
 
     # ------------------------------------------------------------------ 3 PIN (JPKI method)
 
-    def verify_pins(self, verify: Any, status: Any) -> None:
+    def enter_pins(self, client: JpkiClient, pins: Sequence[str]) -> None:
+        """Step 3: the PIN attempts in order (the method's PIN); a wrong last one, or a lock, ends the visit."""
+        if self.method == "card-app":
+            self._verify_pins(client.verify_card_app_pin, client.card_app_pin_status, pins)
+        else:
+            self._verify_pins(client.verify_auth_pin, client.auth_pin_status, pins)
+
+    def _verify_pins(self, verify: Any, status: Any, pins: Sequence[str]) -> None:
         self.step(Step.PIN)
         try:
             if status() == 0:
                 raise PinBlocked(0x6983)
-            for i, pin in enumerate(self.script.pins):
+            for i, pin in enumerate(pins):
                 try:
                     verify(pin)
                     self.result.tries_left = None
                     return
                 except WrongPin as exc:
                     self.result.tries_left = exc.tries_left
-                    if i == len(self.script.pins) - 1 or exc.tries_left == 0:
+                    if i == len(pins) - 1 or exc.tries_left == 0:
                         raise
             raise CardError(0x6982, "no PIN entered")
         except CardError as exc:
             raise self.card_stop(exc) from exc
 
-    def pin_jpki(self, client: JpkiClient) -> None:
+    def open_session(self) -> wire.SessionOpened:
+        """A session at the center (its nonce is what the card signs)."""
         opened = self.center.open_session()
         self.session_id = opened.session_id
-        self.verify_pins(client.verify_auth_pin, client.auth_pin_status)
+        return opened
+
+    def authenticate_jpki(self, client: JpkiClient, opened: wire.SessionOpened) -> None:
+        """After the PIN: the card signs the session's challenge; the center checks it and answers the menu."""
         try:
             signature = client.sign_auth_sha256(challenge_bytes(opened.session_id, self.center.kiosk_id, opened.nonce))
         except CardError as exc:
@@ -382,12 +423,9 @@ class _Run:
     # ------------------------------------------------------------------ card-app method
 
     def authenticate_card_app(self, client: JpkiClient) -> None:
-        opened = self.center.open_session()
-        self.session_id = opened.session_id
+        """Card-app method: the card's user id is the authentication (the PIN follows the type)."""
+        opened = self.open_session()
         self.authenticated(self.center.authenticate_card_app(opened.session_id, self.user_id))
-
-    def pin_card_app(self, client: JpkiClient) -> None:
-        self.verify_pins(client.verify_card_app_pin, client.card_app_pin_status)
 
     # ------------------------------------------------------------------ 4 remove the card
 
@@ -398,10 +436,11 @@ class _Run:
 
     # ------------------------------------------------------------------ 5–9 choices
 
-    def choose_type(self) -> None:
+    def choose_type(self, type: str) -> None:
+        """Step 5: the certificate type, checked against the menu (not offered, not available: `Stop`)."""
         self.step(Step.TYPE)
         assert self.menu is not None
-        entry = next((e for e in self.menu.entries if e.type == self.script.type), None)
+        entry = next((e for e in self.menu.entries if e.type == type), None)
         if entry is None:
             raise Stop(
                 "refused",
@@ -422,23 +461,33 @@ class _Run:
             )
         self.entry = entry
 
-    def choose_order(self) -> wire.OrderBody:
-        s = self.script
+    def choose_order(
+        self,
+        type: str,
+        *,
+        kind: str = "self",
+        members: Sequence[str] = (),
+        items: Sequence[str] = (),
+        copies: int = 1,
+        fiscal_year: int | None = None,
+    ) -> wire.OrderBody:
+        """Steps 6–8: whose certificate, its printed items, the copies (checked by the center on `confirm`)."""
         self.step(Step.KIND)
         self.step(Step.ITEMS)
         self.step(Step.COPIES)
         return wire.OrderBody(
-            type=s.type,
-            kind=s.kind,
-            members=list(s.members),
-            items=list(s.items),
-            copies=s.copies,
-            fiscal_year=s.fiscal_year,
+            type=type,
+            kind=kind,
+            members=list(members),
+            items=list(items),
+            copies=copies,
+            fiscal_year=fiscal_year,
         )
 
-    def confirm(self, body: wire.OrderBody) -> None:
+    def confirm(self, body: wire.OrderBody, *, accepted: bool = True) -> None:
+        """Step 9: the customer confirms (or cancels: `Stop`); the center quotes the order."""
         self.step(Step.CONFIRM)
-        if not self.script.confirm:
+        if not accepted:
             raise Stop("cancelled", 2, "cancelled", "cancelled by the user", "取り消しました")
         assert self.session_id is not None
         self.order = self.center.order(
@@ -468,11 +517,12 @@ class _Run:
             return 0
         return outcome.refund
 
-    def pay(self) -> None:
+    def pay(self, coins: Sequence[int] = ()) -> None:
+        """Step 10: `coins` join those already in the vendor's escrow; too little is refunded (`Stop`)."""
         self.step(Step.PAY)
         assert self.order is not None
         vendor = self.d.coins
-        for coin in self.script.coins:
+        for coin in coins:
             vendor.insert(coin)
         self.result.paid = vendor.inserted
         try:
@@ -480,7 +530,7 @@ class _Run:
         except KofuError as exc:
             self.cancel_order()
             self.result.refund = vendor.return_escrow()
-            raise _refused(exc) from exc
+            raise refused(exc) from exc
         if state.due > 0:
             self.cancel_order()
             self.result.refund = vendor.return_escrow()
@@ -506,6 +556,7 @@ class _Run:
         return Stop("refunded", 3, code, en, ja)
 
     def print_documents(self) -> None:
+        """Steps 11–13: check every job's binding, print, then the reminder, change and receipt."""
         self.step(Step.PRINT)
         assert self.order is not None
         order_id = self.order.order_id
@@ -572,7 +623,7 @@ class _Run:
 
     def completed(self, outcome: wire.OrderOutcome) -> None:
         self.step(Step.REMINDER)
-        for _ in range(max(1, self.script.reminders)):
+        for _ in range(max(1, self.reminders)):
             self.d.speaker.say(TAKE_CERTIFICATE)  # until the user presses 停止
         self.result.change = outcome.change
         if outcome.change:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import accumulate
@@ -48,6 +48,23 @@ def _pad4(data: bytes) -> bytes:
 def _checksum(data: bytes) -> int:
     padded = _pad4(data)
     return int(sum(struct.unpack(f">{len(padded) // 4}I", padded))) & 0xFFFFFFFF
+
+
+def _components(data: bytes) -> Iterator[tuple[int, int]]:
+    """(offset, glyph id) of each component record of a composite glyph's outline bytes."""
+    pos = 10
+    while True:
+        flags, comp = struct.unpack(">HH", data[pos : pos + 4])
+        yield pos, comp
+        pos += 4 + (4 if flags & _ARG_1_AND_2_ARE_WORDS else 2)
+        if flags & _WE_HAVE_A_SCALE:
+            pos += 2
+        elif flags & _WE_HAVE_AN_X_AND_Y_SCALE:
+            pos += 4
+        elif flags & _WE_HAVE_A_TWO_BY_TWO:
+            pos += 8
+        if not flags & _MORE_COMPONENTS:
+            return
 
 
 def _stored_block(data: bytes) -> bytes:
@@ -202,20 +219,8 @@ class FontProgram:
         start = self.glyf_at + self.loca_offsets[gid]
         data = self.raw[start : self.glyf_at + self.loca_offsets[gid + 1]]
         components: list[int] = []
-        if len(data) >= 10 and struct.unpack(">h", data[:2])[0] < 0:
-            pos = 10
-            while True:
-                flags, comp = struct.unpack(">HH", data[pos : pos + 4])
-                components.append(comp)
-                pos += 4 + (4 if flags & _ARG_1_AND_2_ARE_WORDS else 2)
-                if flags & _WE_HAVE_A_SCALE:
-                    pos += 2
-                elif flags & _WE_HAVE_AN_X_AND_Y_SCALE:
-                    pos += 4
-                elif flags & _WE_HAVE_A_TWO_BY_TWO:
-                    pos += 8
-                if not flags & _MORE_COMPONENTS:
-                    break
+        if len(data) >= 10 and struct.unpack(">h", data[:2])[0] < 0:  # a negative contour count: a composite
+            components = [comp for _, comp in _components(data)]
         padded = _pad4(data)
         g = _Glyph(
             padded,
@@ -235,19 +240,8 @@ class FontProgram:
         """A composite glyph with its component ids rewritten to the subset's numbering."""
         g = self._glyph(gid)
         data = bytearray(g.data)
-        pos = 10
-        while True:
-            flags, comp = struct.unpack(">HH", data[pos : pos + 4])
+        for pos, comp in _components(g.data):
             struct.pack_into(">H", data, pos + 2, new_id[comp])
-            pos += 4 + (4 if flags & _ARG_1_AND_2_ARE_WORDS else 2)
-            if flags & _WE_HAVE_A_SCALE:
-                pos += 2
-            elif flags & _WE_HAVE_AN_X_AND_Y_SCALE:
-                pos += 4
-            elif flags & _WE_HAVE_A_TWO_BY_TWO:
-                pos += 8
-            if not flags & _MORE_COMPONENTS:
-                break
         out = bytes(data)
         return _Glyph(out, _deflate_block(out), _checksum(out), g.components, g.hmtx, len(out))
 

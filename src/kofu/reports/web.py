@@ -10,6 +10,9 @@
 - `GET /reports/<from>_<to>/<file>`, `…/<code>/<file>` — the charts (PNG, SVG) and tables (CSV, XLSX) the
   pages link.
 
+Every page and file asks for the staff login (`kofu.reports.staff`: HTTP Basic, user name and password;
+401 with a Japanese and English message without them); with no login configured every request is 401.
+
 The period is in the path, so the pages' relative links (charts, tables, tenants) stay in it. The files
 are built by `kofu.reports.build` into a cache directory and rebuilt when older than `max_age` seconds.
 Only aggregated figures are shown: no resident appears in any report.
@@ -23,7 +26,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
@@ -32,6 +35,7 @@ from kofu.common.errors import NotFound
 from kofu.issuer.tenant import TenantDirectory
 from kofu.reports.build import build_overview, build_report
 from kofu.reports.figures import read_window_counts
+from kofu.reports.staff import StaffLogin, staff_required
 
 FILE = re.compile(r"^[a-z_]+\.(png|svg|csv|xlsx|html)$")
 CODE = re.compile(r"^\d{6}$")
@@ -46,9 +50,17 @@ MEDIA = {
 
 
 def create_router(
-    engine: Engine, tenants: TenantDirectory, clock: Clock, cache_dir: Path, home: Path, max_age: float = 60.0
+    engine: Engine,
+    tenants: TenantDirectory,
+    clock: Clock,
+    cache_dir: Path,
+    home: Path,
+    max_age: float = 60.0,
+    *,
+    staff: StaffLogin | None,
 ) -> APIRouter:
-    router = APIRouter(prefix="/reports", tags=["reports"])
+    """The report pages, for `staff` only (None: no login configured, every request is refused)."""
+    router = APIRouter(prefix="/reports", tags=["reports"], dependencies=[Depends(staff_required(staff))])
     lock = threading.Lock()  # matplotlib's pyplot is not thread-safe, and one build per directory at a time
 
     def today() -> date:

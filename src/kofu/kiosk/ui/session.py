@@ -1,12 +1,12 @@
 """One customer at the touch-screen kiosk: the steps of `kofu.kiosk.flow` taken one screen at a time.
 
 The headless kiosk (`Kiosk.run(script)`) knows every choice up front; here the choices arrive one by one
-from the browser. `KioskSession` drives the very same step methods of the flow (`_Run`), replacing its
-`Script` as the customer chooses, so the center protocol, the binding check before printing and the
-refunds are the flow's own. A session holds no personal data beyond what the screen shows (the household
-members' names of the menu, for 世帯の一部) and no document: after printing it holds only the paths of
-the paper in its tray (the PDF files and PNG pictures of the pages), which are deleted when the customer
-leaves (`close`).
+from the browser. `KioskSession` drives the very same step methods of the flow (`kofu.kiosk.flow.Run`, from
+`Kiosk.start`), passing each choice as the customer makes it, so the center protocol, the binding check
+before printing and the refunds are the flow's own. A session holds no personal data beyond what the
+screen shows (the household members' names of the menu, for 世帯の一部) and no document: after printing it
+holds only the paths of the paper in its tray (the PDF files and PNG pictures of the pages), which are
+deleted when the customer leaves (`close`).
 """
 
 from __future__ import annotations
@@ -16,18 +16,16 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from kofu.card.client import JpkiClient
 from kofu.card.readers import Reader
 from kofu.center import protocol as wire
-from kofu.center.protocol import challenge_bytes
 from kofu.common.errors import InvalidInput, KofuError
 from kofu.kiosk.devices import CardSlot, CoinVendor, Printer, PrinterFault, ReceiptPrinter, Speaker
-from kofu.kiosk.flow import CenterPort, Devices, Kiosk, Script, Stop, _refused, _Run
+from kofu.kiosk.flow import CenterPort, Devices, Kiosk, Run, Stop, refused
 from kofu.kiosk.ui.i18n import N_
 
 
@@ -125,7 +123,7 @@ class KioskSession:
     def __post_init__(self) -> None:
         self.tray = self.work_dir / f"tray-{secrets.token_hex(8)}"  # made by the printer when it prints
         self.devices = Devices(CardSlot(), CoinVendor(), Printer(self.tray), Speaker(), ReceiptPrinter(self.tray))
-        self._run: _Run | None = None
+        self._run: Run | None = None
         self._client: JpkiClient | None = None
         self._opened: wire.SessionOpened | None = None
 
@@ -172,11 +170,6 @@ class KioskSession:
 
     # ------------------------------------------------------------------ the flow
 
-    def _script(self, **changes: Any) -> Script:
-        assert self._run is not None
-        self._run.script = replace(self._run.script, **changes)
-        return self._run.script
-
     def _end(self, ending: Ending) -> None:
         self.ending = ending
         self.screen = Screen.ENDED
@@ -209,10 +202,9 @@ class KioskSession:
         if method not in ("jpki", "card-app"):
             raise InvalidInput(f"unknown method {method!r}")
         self.method = method
-        kiosk = Kiosk(self.center, self.devices)
-        self._run = _Run(kiosk, Script(card=reader, pins=(), type="", method=method, reminders=1))
+        self._run = Kiosk(self.center, self.devices).start(reader, method=method, reminders=1)
         try:
-            self._client = self._run.card_placed()
+            self._client = self._run.place_card()
         except Stop as stop:
             self._stop(stop)
             return
@@ -225,8 +217,7 @@ class KioskSession:
                 self._run.authenticate_card_app(self._client)
                 self.screen = Screen.TYPE
             else:
-                self._opened = self.center.open_session()
-                self._run.session_id = self._opened.session_id
+                self._opened = self._run.open_session()
                 self.tries_left = self._client.auth_pin_status()
                 if self.tries_left == 0:
                     self._end(Ending("card-pin-blocked", "card-error", "PIN locked", "暗証番号がロックされています"))
@@ -235,7 +226,7 @@ class KioskSession:
         except Stop as stop:
             self._stop(stop)
         except KofuError as exc:
-            self._stop(_refused(exc))
+            self._stop(refused(exc))
 
     def enter_pin(self, pin: str) -> None:
         """One PIN attempt: wrong → stay (tries left shown); locked → end; right → on."""
@@ -244,12 +235,8 @@ class KioskSession:
             self.notice = "pin-format"
             return
         run, client = self._run, self._client
-        self._script(pins=[pin])
         try:
-            if self.method == "card-app":
-                run.pin_card_app(client)
-            else:
-                run.verify_pins(client.verify_auth_pin, client.auth_pin_status)
+            run.enter_pins(client, [pin])
         except Stop as stop:
             self.tries_left = run.result.tries_left
             if stop.code == "card-wrong-pin" and self.tries_left:
@@ -264,15 +251,12 @@ class KioskSession:
         try:
             if self.method == "jpki":
                 assert self._opened is not None
-                challenge = challenge_bytes(self._opened.session_id, self.center.kiosk_id, self._opened.nonce)
-                signature = client.sign_auth_sha256(challenge)
-                assert run.session_id is not None
-                run.authenticated(self.center.authenticate_jpki(run.session_id, run.certificate, signature))
+                run.authenticate_jpki(client, self._opened)
         except Stop as stop:
             self._stop(stop)
             return
         except KofuError as exc:
-            self._stop(run.card_stop(exc) if exc.code.startswith("card") else _refused(exc))
+            self._stop(run.card_stop(exc) if exc.code.startswith("card") else refused(exc))
             return
         run.remove_card()
         self.screen = Screen.REMOVE_CARD
@@ -285,9 +269,8 @@ class KioskSession:
 
     def choose_type(self, ctype: str) -> None:
         assert self._run is not None
-        self._script(type=ctype)
         try:
-            self._run.choose_type()
+            self._run.choose_type(ctype)
         except Stop as stop:
             self.notice = f"refused:{stop.code}"
             return
@@ -355,22 +338,23 @@ class KioskSession:
         self.screen = screen
 
     def confirm(self) -> None:
-        assert self._run is not None
-        self._script(
-            type=self.type,
-            kind=self.kind,
-            members=tuple(self.members),
-            items=tuple(self.items),
-            copies=self.copies,
-            fiscal_year=self.fiscal_year,
-        )
+        run = self._run
+        assert run is not None
         try:
-            self._run.confirm(self._run.choose_order())
+            body = run.choose_order(
+                self.type,
+                kind=self.kind,
+                members=self.members,
+                items=self.items,
+                copies=self.copies,
+                fiscal_year=self.fiscal_year,
+            )
+            run.confirm(body)
         except Stop as stop:
             self._stop(stop)
             return
         except KofuError as exc:
-            self._stop(_refused(exc))
+            self._stop(refused(exc))
             return
         self.screen = Screen.PAY
 
