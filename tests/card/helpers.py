@@ -86,5 +86,6 @@ def personalise(card: Card | None = None, *, with_sign: bool = True) -> Card:
         card.install_certificate(slot, cert.public_bytes(serialization.Encoding.DER), ca.der)
     if with_sign:
         card.set_pin("sign", SIGN_PASSWORD)
+    card.generate_card_ap_key()
     card.lock_personalisation()
     return card

@@ -9,12 +9,16 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from kofu.card.cardfile import MASTER_KEY_ENV, CardFile, CardFileCorrupt, default_master_key, load_master_key
 from kofu.card.chip import JPKI_AID, Card
+from kofu.card.client import JpkiClient
+from kofu.card.readers import InProcessReader
 from kofu.common.errors import InvalidInput, NotFound
 from tests.card.conftest import MASTER
-from tests.card.helpers import AUTH_PIN, HOLDER, KENMEN_PIN, SIGN_PASSWORD, USER_ID
+from tests.card.helpers import AUTH_PIN, CARD_AP_PIN, HOLDER, KENMEN_PIN, SIGN_PASSWORD, USER_ID
 
 
 def wrong_pin(card: Card, times: int = 1) -> None:
@@ -162,3 +166,35 @@ def test_master_key_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(MASTER_KEY_ENV, "nothex")
     with pytest.raises(InvalidInput):
         load_master_key(None)
+
+
+def test_the_card_ap_key_is_sealed_and_survives_reload(card_path: Path) -> None:
+    card = CardFile(card_path, MASTER).load()
+    public = card.card_ap_public_key()
+    assert public is not None
+    doc = json.loads(card_path.read_text())
+    spki = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert base64.b64decode(doc["card_ap_public_key"]) == spki  # public: in clear, under the MAC
+    private = card._state.card_ap_key
+    assert private is not None
+    scalar = private.private_numbers().private_value.to_bytes(32, "big")
+    assert scalar[:16] not in card_path.read_bytes() and scalar[:16] not in base64.b64decode(
+        doc["sealed"]["ciphertext"]
+    )
+    reloaded = CardFile(card_path, MASTER).load()
+    reader = InProcessReader(reloaded)
+    reader.connect()
+    client = JpkiClient(reader)
+    client.verify_card_app_pin(CARD_AP_PIN)
+    public.verify(client.card_app_authenticate(b"after reload"), b"after reload", ec.ECDSA(hashes.SHA256()))
+
+
+def test_a_swapped_card_ap_public_key_is_refused(card_path: Path) -> None:
+    doc = json.loads(card_path.read_text())
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    doc["card_ap_public_key"] = base64.b64encode(
+        other.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
+    card_path.write_text(json.dumps(doc))
+    with pytest.raises(CardFileCorrupt):
+        CardFile(card_path, MASTER).load()

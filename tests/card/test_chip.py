@@ -6,8 +6,9 @@ import hashlib
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from kofu.card.chip import (
     ATR,
@@ -478,3 +479,89 @@ def test_no_api_returns_a_private_key(card: Card) -> None:
         if callable(value):
             continue
         assert "Private" not in type(value).__name__, name
+
+
+# ------------------------------------------------------------------ card AP: INTERNAL AUTHENTICATE
+
+
+def internal_authenticate(challenge: bytes, le: str = "00") -> str:
+    return f"00880000{len(challenge):02X}{challenge.hex()}{le}"
+
+
+def card_ap_public_key(card: Card) -> ec.EllipticCurvePublicKey:
+    tx(card, CARDAP)
+    tx(card, ef("0002"))
+    der, status = tx(card, "00B0000000")
+    assert status == 0x6282  # free to read, shorter than 256 bytes
+    key = serialization.load_der_public_key(der)
+    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
+    assert der == card.card_ap_public_key().public_bytes(*SPKI)  # type: ignore[union-attr]
+    return key
+
+
+SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def test_card_ap_signs_a_challenge_only_after_its_pin_in_this_session(card: Card) -> None:
+    public = card_ap_public_key(card)
+    challenge = b"kofu-center-v1|session|K1|nonce"
+    assert sw(card, internal_authenticate(challenge)) == 0x6982  # user id readable, but no signature without PIN
+    tx(card, ef("0011"))
+    assert sw(card, verify("0000")) == 0x63C2
+    assert sw(card, internal_authenticate(challenge)) == 0x6982
+    assert sw(card, verify(CARD_AP_PIN)) == 0x9000
+    signature, status = tx(card, internal_authenticate(challenge))
+    assert status == 0x9000
+    public.verify(signature, challenge, ec.ECDSA(hashes.SHA256()))
+    with pytest.raises(InvalidSignature):
+        public.verify(signature, challenge + b"x", ec.ECDSA(hashes.SHA256()))
+    assert card.pin_tries_left("card_ap") == 3  # signing counts nothing
+    tx(card, CARDAP)  # selecting again keeps the session's verification
+    assert sw(card, internal_authenticate(b"again")) == 0x9000
+    card.reset()
+    tx(card, CARDAP)
+    assert sw(card, internal_authenticate(challenge)) == 0x6982  # a new card session needs the PIN again
+
+
+def test_card_ap_internal_authenticate_refusals(card: Card) -> None:
+    tx(card, CARDAP)
+    tx(card, ef("0011"))
+    tx(card, verify(CARD_AP_PIN))
+    assert sw(card, "0088000000") == 0x6700  # Le only, no challenge
+    assert sw(card, "00880000") == 0x6700
+    assert sw(card, "00880001" + "0401020304" + "00") == 0x6A86  # P2 ≠ 00
+    assert sw(card, "00880100" + "0401020304" + "00") == 0x6A86  # P1 ≠ 00
+    data, status = tx(card, internal_authenticate(b"abcd", le="08"))
+    assert data == b"" and status & 0xFF00 == 0x6C00  # Le too small: resend with the length it names
+    tx(card, JPKI)  # the JPKI AP has no INTERNAL AUTHENTICATE: the card AP's key is only the card AP's
+    assert sw(card, internal_authenticate(b"abcd")) == 0x6985
+    tx(card, KENMEN)
+    assert sw(card, internal_authenticate(b"abcd")) == 0x6985
+
+
+def test_card_ap_blocked_pin_gives_no_signature(card: Card) -> None:
+    tx(card, CARDAP)
+    tx(card, ef("0011"))
+    for _ in range(3):
+        tx(card, verify("0000"))
+    assert sw(card, verify(CARD_AP_PIN)) == 0x6984
+    assert sw(card, internal_authenticate(b"abcd")) == 0x6982
+
+
+def test_an_older_card_without_a_card_ap_key() -> None:
+    card = Card.new(HOLDER, user_id=USER_ID)
+    card.set_pin("card_ap", CARD_AP_PIN)
+    tx(card, CARDAP)
+    assert sw(card, ef("0002")) == 0x6A82  # no public key EF
+    tx(card, ef("0011"))
+    assert sw(card, verify(CARD_AP_PIN)) == 0x9000
+    assert sw(card, internal_authenticate(b"abcd")) == 0x6A88
+    card.generate_card_ap_key()
+    assert sw(card, internal_authenticate(b"abcd")) == 0x9000
+
+
+def test_the_card_ap_key_is_made_only_during_personalisation(card: Card) -> None:
+    before = card.card_ap_public_key()
+    with pytest.raises(PersonalisationLocked):
+        card.generate_card_ap_key()
+    assert card.card_ap_public_key() == before

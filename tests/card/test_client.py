@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from kofu.card.chip import Card
 from kofu.card.client import CardError, JpkiClient, PinBlocked, WrongPin
@@ -106,3 +106,20 @@ def test_card_app_pin(client: JpkiClient) -> None:
     client.verify_card_app_pin(CARD_AP_PIN)
     with pytest.raises(WrongPin):
         client.verify_card_app_pin("0001")
+
+
+def test_card_app_proves_the_card_after_its_pin(client: JpkiClient) -> None:
+    public = serialization.load_der_public_key(client.read_card_app_public_key())  # no PIN needed
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    with pytest.raises(CardError) as refused:
+        client.card_app_authenticate(b"challenge")
+    assert refused.value.sw == 0x6982
+    client.verify_card_app_pin(CARD_AP_PIN)
+    public.verify(client.card_app_authenticate(b"challenge"), b"challenge", ec.ECDSA(hashes.SHA256()))
+    assert client.card_app_pin_status() == 3
+    with pytest.raises(ValueError):
+        client.card_app_authenticate(b"x" * 256)  # longer than a short APDU carries
+    client.reset()
+    with pytest.raises(CardError) as after_reset:
+        client.card_app_authenticate(b"challenge")
+    assert after_reset.value.sw == 0x6982

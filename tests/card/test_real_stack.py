@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 
 from kofu.card.cardfile import CardFile
 from tests.card.conftest import MASTER
-from tests.card.helpers import AUTH_PIN
+from tests.card.helpers import AUTH_PIN, CARD_AP_PIN
 
 pytestmark = pytest.mark.slow
 
@@ -228,7 +228,10 @@ def test_pkcs11_signature_verifies_with_openssl(stack: Stack, card_path: Path) -
 
 
 def test_pcsc_reader_and_client(stack: Stack, card_path: Path) -> None:
-    from kofu.card.client import JpkiClient
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from kofu.card.client import CardError, JpkiClient
     from kofu.card.readers import PcscReader
 
     process = stack.insert(card_path)
@@ -242,6 +245,14 @@ def test_pcsc_reader_and_client(stack: Stack, card_path: Path) -> None:
         assert len(client.sign_auth_sha256(b"over PC/SC")) == 256
         reader.reset()
         assert client.auth_pin_status() == 3
+        # the card AP proves the card through PC/SC too: INTERNAL AUTHENTICATE after its PIN, not before
+        public = serialization.load_der_public_key(client.read_card_app_public_key())
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        with pytest.raises(CardError) as refused:
+            client.card_app_authenticate(b"over PC/SC")
+        assert refused.value.sw == 0x6982
+        client.verify_card_app_pin(CARD_AP_PIN)
+        public.verify(client.card_app_authenticate(b"over PC/SC"), b"over PC/SC", ec.ECDSA(hashes.SHA256()))
     finally:
         reader.disconnect()
         _stop(process)

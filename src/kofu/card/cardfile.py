@@ -28,11 +28,22 @@ from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from kofu.card.chip import PIN_NAMES, PIN_RULES, SLOTS, Card, CardState, Holder, PinName, PinState, Slot
+from kofu.card.chip import (
+    PIN_NAMES,
+    PIN_RULES,
+    SLOTS,
+    Card,
+    CardState,
+    Holder,
+    PinName,
+    PinState,
+    Slot,
+    card_ap_public_key_der,
+)
 from kofu.common.errors import InvalidInput, KofuError, NotFound
 
 FORMAT = "kofu-card/1"
@@ -137,6 +148,12 @@ def _encode(card: Card, master: bytes, salt: bytes) -> bytes:
         },
         "sign_certificate": _b64(state.certificates["sign"]) if "sign" in state.certificates else None,
     }
+    if state.card_ap_key is not None:  # absent on cards made before the card AP had a key
+        secret["card_ap_key"] = _b64(
+            state.card_ap_key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     nonce = secrets.token_bytes(12)
     aad = f"{FORMAT}:{state.card_id}".encode()
     sealed = AESGCM(_derive(master, salt, b"enc")).encrypt(nonce, _canonical(secret), aad)
@@ -159,6 +176,8 @@ def _encode(card: Card, master: bytes, salt: bytes) -> bytes:
         },
         "sealed": {"nonce": _b64(nonce), "ciphertext": _b64(sealed)},
     }
+    if state.card_ap_key is not None:
+        doc["card_ap_public_key"] = _b64(card_ap_public_key_der(state.card_ap_key.public_key()))
     doc["mac"] = hmac.new(_derive(master, salt, b"mac"), _canonical(doc), "sha256").hexdigest()
     return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False).encode() + b"\n"
 
@@ -207,6 +226,12 @@ def _decode(raw: bytes, master: bytes, path: Path) -> CardState:
         if secret["sign_certificate"] is not None:
             certificates["sign"] = _unb64(secret["sign_certificate"])
         ca_certificates = {cast(Slot, slot): _unb64(der) for slot, der in doc["ca_certificates"].items()}
+        card_ap_key: ec.EllipticCurvePrivateKey | None = None
+        if secret.get("card_ap_key") is not None:
+            loaded = serialization.load_der_private_key(_unb64(secret["card_ap_key"]), None)
+            if not isinstance(loaded, ec.EllipticCurvePrivateKey) or loaded.curve.name != "secp256r1":
+                raise ValueError("bad card AP key")
+            card_ap_key = loaded
         return CardState(
             card_id=card_id,
             holder=holder,
@@ -216,6 +241,7 @@ def _decode(raw: bytes, master: bytes, path: Path) -> CardState:
             certificates=certificates,
             ca_certificates=ca_certificates,
             personalisation_locked=bool(doc["personalisation_locked"]),
+            card_ap_key=card_ap_key,
         )
     except InvalidTag as exc:
         raise _corrupt(path, "sealed part does not decrypt") from exc

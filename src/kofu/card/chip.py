@@ -7,15 +7,18 @@ returns response data + SW1SW2 and never raises, whatever the bytes. Three appli
   their certificates and CA certificates, the 4-digit auth PIN and the 6–16 character signing password;
 - 券面事項入力補助AP `D3 92 10 00 31 00 01 01 04 08`: the 個人番号 and the basic four items (name,
   address, birth date, sex) behind their own 4-digit PIN;
-- kofu's municipal card application for the older カードAP方式 (`CARD_AP_AID`): a user ID readable
-  without PIN, and its own 4-digit PIN.
+- kofu's municipal card application for the older カードAP方式 (`CARD_AP_AID`): a user ID and the
+  card-AP public key, both readable without PIN, its own 4-digit PIN, and an ECDSA P-256 key that signs a
+  challenge (INTERNAL AUTHENTICATE) only after that PIN was verified in the card session — so the center
+  can tell the card itself from someone who only read its user ID.
 
 See docs/card.md for every EF, command and status word. Retry counters and locks are written through to
 the card's store (a card file, see `cardfile.py`) before the answer leaves the card; the verified state
 lives only in memory and ends at reset or power-off.
 
 Personalisation (what the municipal office's issuing machine does) is plain Python: `Card.new`, `set_pin`,
-`generate_key` (RSA-2048 made inside the card), `install_certificate`, `lock_personalisation`, and
+`generate_key` (RSA-2048 made inside the card), `generate_card_ap_key` (the card AP's ECDSA P-256 key),
+`install_certificate`, `lock_personalisation`, and
 `reset_pin` (the office's answer to a blocked PIN). No method returns a private key.
 """
 
@@ -33,7 +36,7 @@ from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from kofu.card import apdu as iso
 from kofu.common.errors import Conflict, InvalidInput, KofuError
@@ -57,7 +60,8 @@ PIN_NAMES: tuple[PinName, ...] = ("auth", "sign", "kenmen", "card_ap")
 EF_TOKEN, EF_AUTH_CERT, EF_AUTH_CA, EF_AUTH_KEY, EF_AUTH_PIN = 0x0006, 0x000A, 0x000B, 0x0017, 0x0018
 EF_SIGN_CERT, EF_SIGN_CA, EF_SIGN_KEY, EF_SIGN_PIN = 0x0001, 0x0002, 0x001A, 0x001B
 EF_KENMEN_MYNUMBER, EF_KENMEN_BASIC4, EF_KENMEN_PIN = 0x0001, 0x0002, 0x0011
-EF_CARDAP_USER_ID, EF_CARDAP_PIN = 0x0001, 0x0011
+EF_CARDAP_USER_ID, EF_CARDAP_PUBLIC_KEY, EF_CARDAP_PIN = 0x0001, 0x0002, 0x0011
+INS_INTERNAL_AUTHENTICATE = 0x88
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class CardState:
     certificates: dict[Slot, bytes] = field(default_factory=dict)
     ca_certificates: dict[Slot, bytes] = field(default_factory=dict)
     personalisation_locked: bool = False
+    card_ap_key: ec.EllipticCurvePrivateKey | None = None  # the card AP's own key (カードAP方式); None: older card
 
 
 # ---------------------------------------------------------------------------------------------- DigestInfo
@@ -284,6 +289,19 @@ class Card:
             self._commit()
             return key.public_key()
 
+    def generate_card_ap_key(self) -> ec.EllipticCurvePublicKey:
+        """Generate the card AP's ECDSA P-256 key pair inside the card; returns only the public key."""
+        with self._lock:
+            self._require_open()
+            key = ec.generate_private_key(ec.SECP256R1())
+            self._state.card_ap_key = key
+            self._commit()
+            return key.public_key()
+
+    def card_ap_public_key(self) -> ec.EllipticCurvePublicKey | None:
+        key = self._state.card_ap_key
+        return key.public_key() if key is not None else None
+
     def public_key(self, slot: Slot) -> rsa.RSAPublicKey | None:
         key = self._state.keys.get(slot)
         return key.public_key() if key is not None else None
@@ -404,7 +422,13 @@ class Card:
         if c.cla & 0x10:
             return b"", iso.SW_CHAINING_UNSUPPORTED
         if c.cla == 0x00:
-            handler = {0xA4: self._select, 0xB0: self._read_binary, 0x20: self._verify, 0x24: self._change}.get(c.ins)
+            handler = {
+                0xA4: self._select,
+                0xB0: self._read_binary,
+                0x20: self._verify,
+                0x24: self._change,
+                INS_INTERNAL_AUTHENTICATE: self._internal_authenticate,
+            }.get(c.ins)
         elif c.cla == 0x80:
             handler = {0x2A: self._sign}.get(c.ins)
         else:
@@ -438,6 +462,8 @@ class Card:
                 files[EF_KENMEN_PIN] = _Ef("pin", "kenmen")
         else:
             files[EF_CARDAP_USER_ID] = _Ef("data", None, s.user_id.encode())
+            if s.card_ap_key is not None:
+                files[EF_CARDAP_PUBLIC_KEY] = _Ef("data", None, card_ap_public_key_der(s.card_ap_key.public_key()))
             if s.pins["card_ap"].value is not None:
                 files[EF_CARDAP_PIN] = _Ef("pin", "card_ap")
         return files
@@ -577,6 +603,28 @@ class Card:
             return b"", 0x6C00 | (size & 0xFF)  # 6C xx: resend with Le = xx (00 = 256)
         signature = key.sign(digest, padding.PKCS1v15(), utils.Prehashed(algorithm))
         return signature, iso.SW_OK
+
+    # INTERNAL AUTHENTICATE (card AP: the card proves itself) ----------
+
+    def _internal_authenticate(self, c: iso.Command) -> tuple[bytes, int]:
+        # 00 88 00 00 Lc challenge 00, card AP selected: ECDSA P-256 / SHA-256 over the challenge, DER.
+        if c.p1 != 0x00 or c.p2 != 0x00:
+            return b"", iso.SW_WRONG_P1P2
+        if self._app != "card_ap":
+            return b"", iso.SW_CONDITIONS_NOT_SATISFIED
+        key = self._state.card_ap_key
+        if key is None:
+            return b"", iso.SW_REFERENCED_DATA_NOT_FOUND
+        if "card_ap" not in self._verified:  # also when blocked: a blocked PIN is never verified
+            return b"", iso.SW_SECURITY_NOT_SATISFIED
+        if not c.data:
+            return b"", iso.SW_WRONG_LENGTH
+        return _fit(key.sign(c.data, ec.ECDSA(hashes.SHA256())), c.ne)
+
+
+def card_ap_public_key_der(key: ec.EllipticCurvePublicKey) -> bytes:
+    """EF 0002 of the card AP: the card-AP public key as DER SubjectPublicKeyInfo."""
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _fit(data: bytes, ne: int | None) -> tuple[bytes, int]:

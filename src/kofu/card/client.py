@@ -19,6 +19,8 @@ from kofu.card.chip import (
     EF_AUTH_CERT,
     EF_AUTH_KEY,
     EF_AUTH_PIN,
+    EF_CARDAP_PIN,
+    EF_CARDAP_PUBLIC_KEY,
     EF_CARDAP_USER_ID,
     EF_KENMEN_BASIC4,
     EF_KENMEN_MYNUMBER,
@@ -28,6 +30,7 @@ from kofu.card.chip import (
     EF_SIGN_KEY,
     EF_SIGN_PIN,
     EF_TOKEN,
+    INS_INTERNAL_AUTHENTICATE,
     JPKI_AID,
     KENMEN_AID,
 )
@@ -250,11 +253,27 @@ class JpkiClient:
 
     def card_app_pin_status(self) -> int:
         self._select_ap(CARD_AP_AID, "card AP")
-        return self._pin_status(0x0011)
+        return self._pin_status(EF_CARDAP_PIN)
 
     def verify_card_app_pin(self, pin: str) -> None:
         self._select_ap(CARD_AP_AID, "card AP")
-        self._verify(0x0011, pin)
+        self._verify(EF_CARDAP_PIN, pin)
+
+    def read_card_app_public_key(self) -> bytes:
+        """The card AP's public key (DER SubjectPublicKeyInfo, ECDSA P-256), readable without PIN."""
+        self._select_ap(CARD_AP_AID, "card AP")
+        return self.read_ef(EF_CARDAP_PUBLIC_KEY)
+
+    def card_app_authenticate(self, challenge: bytes) -> bytes:
+        """INTERNAL AUTHENTICATE: the card AP's ECDSA P-256 signature (DER) over SHA-256 of `challenge`.
+
+        The card answers only after `verify_card_app_pin` in this card session (else `69 82`)."""
+        if not 1 <= len(challenge) <= 255:
+            raise ValueError("a card-AP challenge has 1-255 bytes")
+        self._select_ap(CARD_AP_AID, "card AP")
+        return self._ok(
+            iso.Command(0x00, INS_INTERNAL_AUTHENTICATE, 0x00, 0x00, challenge, ne=256), "INTERNAL AUTHENTICATE"
+        )
 
 
 def _tlv_header(data: bytes) -> tuple[int, int] | None:
