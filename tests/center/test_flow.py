@@ -63,6 +63,7 @@ def test_openapi_and_health(rig: Rig) -> None:
     assert {
         "/v1/sessions",
         "/v1/sessions/{session_id}/authenticate",
+        "/v1/sessions/{session_id}/card-app-proof",
         "/v1/sessions/{session_id}/menu",
         "/v1/sessions/{session_id}/orders",
         "/v1/orders/{order_id}/payments",

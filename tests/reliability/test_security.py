@@ -240,11 +240,6 @@ def test_pin_guessing_through_a_kiosk_on_a_pcsc_reader_across_card_and_pcscd_res
     assert after == before, "nothing ordered, paid, authenticated or issued"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the card-app method authenticates on the user id alone; the card-AP PIN is checked "
-    "only by the kiosk (docs/reliability.md, Security)",
-)
 def test_a_card_app_session_needs_the_card_not_just_its_user_id(deployment: Deployment) -> None:
     """A kiosk credential plus a user id (readable from a card without its PIN) must not be enough."""
     d = deployment

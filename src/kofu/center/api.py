@@ -21,6 +21,7 @@ from pydantic_core import to_jsonable_python
 from kofu.center.protocol import (
     AuthenticateBody,
     Authenticated,
+    CardAppProofBody,
     Delivery,
     ErrorBody,
     MenuView,
@@ -40,10 +41,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": what}
     for code, what in {
         400: "invalid request, missing Idempotency-Key",
-        401: "unknown kiosk, wrong secret, card signature invalid",
+        401: "unknown kiosk, wrong secret, card signature invalid (JPKI or card AP)",
         403: "another kiosk's session or order",
         404: "no such session or order",
-        409: "replayed nonce, wrong order state, Idempotency-Key reused with another body",
+        409: "replayed nonce or card-app proof, card-app proof still missing, wrong order state, "
+        "Idempotency-Key reused with another body",
         410: "session or order expired (the order is refunded and voided)",
         422: "refused: certificate (code = JPKI failure reason) or eligibility (refusals)",
         503: "issuer or revocation service unreachable",
@@ -137,8 +139,19 @@ def create_router(service: CenterService) -> APIRouter:
         session_id: str, body: AuthenticateBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
     ) -> JSONResponse:
         """Validates the card (JPKI certificate + signature over the challenge, or card-app user id), routes
-        to the resident's municipality and answers its menu."""
+        to the resident's municipality and answers its menu. A card-app session is provisional (menu only)
+        until `card-app-proof`."""
         return idem.run(lambda: service.authenticate(k, session_id, body))
+
+    @router.post(
+        "/v1/sessions/{session_id}/card-app-proof", response_model=MenuView, responses=ERRORS, tags=["sessions"]
+    )
+    def card_app_proof(
+        session_id: str, body: CardAppProofBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
+    ) -> JSONResponse:
+        """Card-app method, after the card-AP PIN: the card AP's signature over the session's challenge. Checked
+        against the key registered at the window; once per session; orders need it."""
+        return idem.run(lambda: service.prove_card_app(k, session_id, body))
 
     @router.get("/v1/sessions/{session_id}/menu", response_model=MenuView, responses=ERRORS, tags=["sessions"])
     def menu(session_id: str, k: Kiosk = Depends(kiosk)) -> MenuView:

@@ -165,6 +165,11 @@ class CenterClient:
         body = {"method": "card-app", "user_id": user_id}
         return self._post(f"/v1/sessions/{session_id}/authenticate", Authenticated, body, key=key)
 
+    def prove_card_app(self, session_id: str, signature: bytes, *, key: str | None = None) -> MenuView:
+        """Card-app method, after the PIN: the card AP's signature over `challenge_bytes(...)`."""
+        body = {"signature": b64(signature)}
+        return self._post(f"/v1/sessions/{session_id}/card-app-proof", MenuView, body, key=key)
+
     def menu(self, session_id: str) -> MenuView:
         return self._get(f"/v1/sessions/{session_id}/menu", MenuView)
 

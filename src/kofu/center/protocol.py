@@ -176,6 +176,15 @@ class AuthenticateBody:
 
 
 @dataclass(frozen=True)
+class CardAppProofBody:
+    signature: str = Field(
+        max_length=512,
+        description="base64 DER ECDSA P-256 signature of the card AP (INTERNAL AUTHENTICATE after its PIN) over "
+        "challenge_bytes(session_id, kiosk_id, nonce)",
+    )
+
+
+@dataclass(frozen=True)
 class OrderBody:
     type: str
     kind: str = "self"

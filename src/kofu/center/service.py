@@ -28,12 +28,13 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sqlalchemy import Connection, Engine, RowMapping, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from kofu.center import model
+from kofu.center import cardapp, model
 from kofu.center.gateway import IssuedDocument, IssuerGateway
 from kofu.center.model import OrderStatus
 from kofu.center.protocol import (
     AuthenticateBody,
     Authenticated,
+    CardAppProofBody,
     Delivery,
     MemberView,
     MenuEntryView,
@@ -380,7 +381,7 @@ class CenterService:
             raise issuer_unavailable(exc) from exc
         self._record_session(
             session_id,
-            "authenticated",
+            cardapp.PROVISIONAL if body.method == "card-app" else "authenticated",  # card-app: see prove_card_app
             now,
             kiosk,
             method=body.method,
@@ -416,6 +417,73 @@ class CenterService:
                 "カードの署名を確認できませんでした。もう一度カードを置いてください。",
             )
         return validation.serial
+
+    def prove_card_app(self, kiosk: Kiosk, session_id: str, body: CardAppProofBody) -> MenuView:
+        """Card-app method, after the PIN: the card AP's signature over the session's challenge, checked
+        against the card link's registered key, turns the provisional session authenticated (once)."""
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            s = self._session(conn, kiosk, session_id, now, lock=False)
+            nonce_row = conn.execute(select(nonces.c.nonce).where(nonces.c.session_id == session_id)).first()
+        if s["method"] != "card-app":
+            raise _err(*cardapp.NOT_CARD_APP)
+        if s["status"] != cardapp.PROVISIONAL or nonce_row is None:  # proven, refused or expired: no second try
+            self._audit_session("session.replay", now, kiosk, session_id)
+            raise _err(*cardapp.PROOF_USED)
+        try:
+            signature = unb64(body.signature)
+        except ValueError:
+            raise _err(400, "invalid-request", "signature must be base64", "署名の形式が不正です。") from None
+        link = self._call(lambda: self.gateway.identify(card_app_user_id=s["card_app_user_id"]))
+        if link is None or (link.tenant, link.resident_id) != (s["tenant"], s["resident_id"]):
+            self._record_session(session_id, "refused", now, kiosk, code="card-not-registered")
+            raise _err(
+                422,
+                "card-not-registered",
+                "This card is not registered with any participating municipality.",
+                "このカードはコンビニ交付に対応した市区町村に登録されていません。",
+            )
+        if link.card_app_public_key is None:
+            self._record_session(session_id, "refused", now, kiosk, code=cardapp.KEY_MISSING[1])
+            raise _err(*cardapp.KEY_MISSING)
+        challenge = challenge_bytes(session_id, kiosk.kiosk_id, str(nonce_row[0]))
+        ok = cardapp.card_app_signature_ok(link.card_app_public_key, signature, challenge)
+        with self.engine.begin() as conn:  # one proof per session: decided under the session's row lock
+            s = self._session(conn, kiosk, session_id, now, lock=True)
+            if s["status"] != cardapp.PROVISIONAL:
+                replay = True
+            else:
+                replay = False
+                conn.execute(
+                    update(sessions)
+                    .where(sessions.c.session_id == session_id)
+                    .values(status="authenticated" if ok else "refused", last_seen_at=now)
+                )
+            if replay:
+                kind, outcome = "session.replay", cardapp.PROOF_USED[1]
+            elif ok:
+                kind, outcome = "session.authenticated", None
+            else:
+                kind, outcome = "session.refused", cardapp.SIGNATURE_INVALID[1]
+            audit(conn).append(
+                kind,
+                now,
+                session=session_id,
+                kiosk=kiosk.kiosk_id,
+                store=kiosk.store_id,
+                tenant=s["tenant"],
+                method="card-app",
+                outcome=outcome,
+            )
+        if replay:
+            raise _err(*cardapp.PROOF_USED)
+        if not ok:
+            raise _err(*cardapp.SIGNATURE_INVALID)
+        return self.menu(kiosk, session_id)
+
+    def _audit_session(self, kind: str, now: datetime, kiosk: Kiosk, session_id: str) -> None:
+        with self.engine.begin() as conn:
+            audit(conn).append(kind, now, session=session_id, kiosk=kiosk.kiosk_id, store=kiosk.store_id)
 
     def _record_session(self, session_id: str, status: str, now: datetime, kiosk: Kiosk, **values: Any) -> None:
         code = values.pop("code", None)
@@ -456,12 +524,15 @@ class CenterService:
             )
         return row
 
-    def _authenticated_session(self, kiosk: Kiosk, session_id: str) -> RowMapping:
+    def _authenticated_session(self, kiosk: Kiosk, session_id: str, *, provisional: bool = False) -> RowMapping:
+        """The session, authenticated (or with `provisional`, also a card-app session whose card is unproven)."""
         now = self.clock.now()
         try:
             with self.engine.begin() as conn:
                 row = self._session(conn, kiosk, session_id, now, lock=True)
-                if row["status"] != "authenticated":
+                if row["status"] == cardapp.PROVISIONAL and not provisional:
+                    raise _err(*cardapp.PROOF_REQUIRED)
+                if row["status"] not in ("authenticated", cardapp.PROVISIONAL):
                     raise _err(
                         409,
                         "not-authenticated",
@@ -476,7 +547,7 @@ class CenterService:
             raise
 
     def menu(self, kiosk: Kiosk, session_id: str) -> MenuView:
-        s = self._authenticated_session(kiosk, session_id)
+        s = self._authenticated_session(kiosk, session_id, provisional=True)  # card-app: the type precedes the PIN
         menu = self._call(
             lambda: self.gateway.menu(
                 s["tenant"],
@@ -970,7 +1041,8 @@ class CenterService:
         ]
         with self.engine.begin() as conn:
             q = select(sessions.c.session_id).where(
-                sessions.c.status.in_(["open", "authenticated"]), sessions.c.last_seen_at <= idle_before
+                sessions.c.status.in_(["open", cardapp.PROVISIONAL, "authenticated"]),
+                sessions.c.last_seen_at <= idle_before,
             )
             if session_id is not None:
                 q = q.where(sessions.c.session_id == session_id)

@@ -69,6 +69,7 @@ class CardLinkOut(BaseModel):
     revoked_on: date | None = None
     sign_serial: str | None = None
     card_app_user_id: str | None = None
+    card_app_public_key: str | None = None  # base64 DER SubjectPublicKeyInfo (カードAP方式)
 
 
 class IdentifyOut(BaseModel):
@@ -245,6 +246,7 @@ def card_out(card: CardLink | None) -> IdentifyOut:
             revoked_on=card.revoked_on,
             sign_serial=card.sign_serial,
             card_app_user_id=card.card_app_user_id,
+            card_app_public_key=card.card_app_public_key,
         )
     )
 

@@ -164,6 +164,7 @@ class HttpIssuerGateway:
             revoked_on=date.fromisoformat(card["revoked_on"]) if card.get("revoked_on") else None,
             sign_serial=card.get("sign_serial"),
             card_app_user_id=card.get("card_app_user_id"),
+            card_app_public_key=card.get("card_app_public_key"),
         )
 
     def menu(

@@ -8,6 +8,7 @@ them — in one transaction, so that a death is never recorded without its certi
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ class WindowService:
             card.set_pin("sign", sign_password)
             card.set_pin("kenmen", kenmen_pin or auth_pin)
             card.set_pin("card_ap", kenmen_pin or auth_pin)
+            card_ap_key = card.generate_card_ap_key()  # the card AP proves the card itself (カードAP方式)
             card.lock_personalisation()
             link = CardLink(
                 tenant=tenant,
@@ -157,6 +159,11 @@ class WindowService:
                 usable_from=usable_from or today + timedelta(days=1),
                 sign_serial=serial_hex(sign.serial_number),
                 card_app_user_id=user_id,
+                card_app_public_key=base64.b64encode(
+                    card_ap_key.public_bytes(
+                        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+                    )
+                ).decode(),
             )
             for old in registry.card_links(tenant, resident_id):  # a new card replaces the old one
                 for revocation in _all_certificates(old, RevocationReason.RENEWAL):

@@ -4,6 +4,8 @@
     → 9 confirm → 10 pay → 11 print → 12 take-your-certificate reminder → 13 receipt
 
 With the card-app method (カードAP方式, a tenant setting) the PIN comes after the type: … 2 → 5 → 3 → 4 → 6 ….
+Its user id only names the card (the center's session is provisional: menu only); right after the PIN the
+card AP signs the session's challenge and the center checks that against the key registered at the window.
 
 The kiosk talks to the center only through a `CenterPort` (implemented by `kofu.center.client.CenterClient`).
 It never keeps a document: the PDF bytes of a job live in local variables of `Run.print_documents` only, are checked
@@ -106,6 +108,8 @@ class CenterPort(Protocol):
     def authenticate_jpki(self, session_id: str, certificate: bytes, signature: bytes) -> wire.Authenticated: ...
 
     def authenticate_card_app(self, session_id: str, user_id: str) -> wire.Authenticated: ...
+
+    def prove_card_app(self, session_id: str, signature: bytes) -> wire.MenuView: ...
 
     def order(
         self,
@@ -265,8 +269,9 @@ class Run:
 
     The public step methods, in screen order: `place_card`, then for the JPKI method `open_session`,
     `enter_pins`, `authenticate_jpki`, `remove_card`, `choose_type`, and for the card-app method
-    `authenticate_card_app`, `choose_type`, `enter_pins`, `remove_card`; then `choose_order`, `confirm`, `pay`,
-    `print_documents` (which ends with the reminder and the receipt). `cancel_order` cancels at the center.
+    `authenticate_card_app`, `choose_type`, `enter_pins`, `prove_card_app`, `remove_card`; then `choose_order`,
+    `confirm`, `pay`, `print_documents` (which ends with the reminder and the receipt). `cancel_order` cancels at
+    the center.
     A step raises `Stop` when the visit ends there (the figures are in `result`), and lets a center refusal
     (`KofuError`) through for the caller to turn into an ending (`refused`). `walk(script)` takes every step
     with the script's choices, as `Kiosk.run` does.
@@ -280,6 +285,7 @@ class Run:
         self.reminders = reminders  # the reminder plays this many times before the user presses stop
         self.result = KioskResult(ok=False, status="started", exit_code=1)
         self.session_id: str | None = None
+        self.opened: wire.SessionOpened | None = None
         self.card_serial: str | None = None
         self.menu: wire.MenuView | None = None
         self.entry: wire.MenuEntryView | None = None
@@ -305,6 +311,7 @@ class Run:
                 self.authenticate_card_app(client)
                 self.choose_type(s.type)
                 self.enter_pins(client, s.pins)
+                self.prove_card_app(client)
             else:
                 opened = self.open_session()
                 self.enter_pins(client, s.pins)
@@ -401,6 +408,7 @@ class Run:
         """A session at the center (its nonce is what the card signs)."""
         opened = self.center.open_session()
         self.session_id = opened.session_id
+        self.opened = opened
         return opened
 
     def authenticate_jpki(self, client: JpkiClient, opened: wire.SessionOpened) -> None:
@@ -423,9 +431,22 @@ class Run:
     # ------------------------------------------------------------------ card-app method
 
     def authenticate_card_app(self, client: JpkiClient) -> None:
-        """Card-app method: the card's user id is the authentication (the PIN follows the type)."""
+        """Card-app method: the card's user id opens a provisional session and its menu (the PIN follows the type)."""
         opened = self.open_session()
         self.authenticated(self.center.authenticate_card_app(opened.session_id, self.user_id))
+
+    def prove_card_app(self, client: JpkiClient) -> None:
+        """Card-app method, after the PIN (card still on the reader): the card AP signs the session's challenge;
+        the center checks it against the card's registered key — without it there is no order."""
+        assert self.opened is not None
+        opened = self.opened
+        try:
+            signature = client.card_app_authenticate(
+                challenge_bytes(opened.session_id, self.center.kiosk_id, opened.nonce)
+            )
+        except CardError as exc:
+            raise self.card_stop(exc) from exc
+        self.menu = self.center.prove_card_app(opened.session_id, signature)
 
     # ------------------------------------------------------------------ 4 remove the card
 

@@ -144,6 +144,7 @@ class CardLink:
     revoked_on: date | None = None
     sign_serial: str | None = None  # the 署名用電子証明書 on the same card (revoked on move-out, death, loss)
     card_app_user_id: str | None = None  # the municipal card application's user ID (カードAP方式)
+    card_app_public_key: str | None = None  # base64 DER SubjectPublicKeyInfo of the card AP's key (P-256)
 
 
 # ---- events: the only way the registry changes after the initial import ----

@@ -162,6 +162,7 @@ cards = Table(
     Column("revoked_on", Date),
     Column("sign_serial", String(80)),
     Column("card_app_user_id", String(32)),
+    Column("card_app_public_key", Text),  # base64 DER SubjectPublicKeyInfo (カードAP方式: the card proves itself)
     PrimaryKeyConstraint("cert_serial"),
     Index("ix_registry_card_links_resident", "tenant", "resident_id"),
     Index("ix_registry_card_links_card_app_user", "card_app_user_id", unique=True),
@@ -293,6 +294,7 @@ def _card(m: RowMapping) -> CardLink:
         revoked_on=m["revoked_on"],
         sign_serial=m["sign_serial"],
         card_app_user_id=m["card_app_user_id"],
+        card_app_public_key=m["card_app_public_key"],
     )
 
 
@@ -438,6 +440,7 @@ class RegistryStore:
                 revoked_on=link.revoked_on,
                 sign_serial=link.sign_serial,
                 card_app_user_id=link.card_app_user_id,
+                card_app_public_key=link.card_app_public_key,
             )
         )
 

@@ -252,11 +252,14 @@ class KioskSession:
             if self.method == "jpki":
                 assert self._opened is not None
                 run.authenticate_jpki(client, self._opened)
+            else:  # card-app: the card AP signs the session's challenge, the center checks it
+                run.prove_card_app(client)
         except Stop as stop:
             self._stop(stop)
             return
         except KofuError as exc:
-            self._stop(run.card_stop(exc) if exc.code.startswith("card") else refused(exc))
+            card_side = self.method == "jpki" and exc.code.startswith("card")  # card-app: the center's own words
+            self._stop(run.card_stop(exc) if card_side else refused(exc))
             return
         run.remove_card()
         self.screen = Screen.REMOVE_CARD
