@@ -205,3 +205,63 @@ def test_card_app_method_asks_the_pin_after_the_type(shop: Shop) -> None:
     assert result.ok, result
     labels = [s.split(" ", 1)[1] for s in result.steps]
     assert labels[:7] == ["terms", "card", "service", "type", "pin", "remove-card", "kind"]
+
+
+class Recorder:
+    """A center client in between that records which calls the kiosk made, in order."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kw: Any) -> Any:
+            self.calls.append(name)
+            return attr(*args, **kw)
+
+        return call
+
+
+def _allow_card_app(shop: Shop) -> None:
+    toml = shop.world.issuer.tenants.directory / f"{T}.toml"
+    text = toml.read_text(encoding="utf-8")
+    if "card_method" not in text:
+        toml.write_text(text.replace("copies_limit = 5", 'copies_limit = 5\ncard_method = "both"'))
+
+
+def test_card_app_kiosk_proves_the_card_after_the_pin_and_before_the_order(shop: Shop) -> None:
+    _allow_card_app(shop)
+    center = Recorder(shop.center())
+    result = shop.kiosk(center).run(shop.script(method="card-app"))
+    assert result.ok, result
+    assert center.calls[:4] == ["open_session", "authenticate_card_app", "prove_card_app", "order"]
+
+
+def test_card_app_wrong_pin_sends_no_proof_and_orders_nothing(shop: Shop) -> None:
+    _allow_card_app(shop)
+    center = Recorder(shop.center())
+    result = shop.kiosk(center).run(shop.script(method="card-app", pins=["0000"]))
+    assert (result.ok, result.exit_code, result.tries_left, result.paid) == (False, 4, 2, 0)
+    assert "prove_card_app" not in center.calls and "order" not in center.calls
+
+
+def test_card_app_card_the_window_registered_without_a_key_is_refused_in_both_languages(shop: Shop) -> None:
+    from sqlalchemy import update
+
+    from kofu.registry.store import cards
+
+    _allow_card_app(shop)
+    script = shop.script(method="card-app")
+    with shop.world.engine.begin() as conn:  # a card link made before the card AP had its own key
+        conn.execute(update(cards).values(card_app_public_key=None))
+    center = Recorder(shop.center())
+    result = shop.kiosk(center).run(script)
+    assert (result.ok, result.status, result.exit_code, result.paid) == (False, "refused", 2, 0)
+    assert result.refusal == "card-app-key-missing"
+    assert result.message_ja is not None and "窓口" in result.message_ja
+    assert result.message_en is not None and "municipal office" in result.message_en
+    assert "order" not in center.calls

@@ -187,3 +187,21 @@ def _reachable(root: object) -> list[object]:
         if not isinstance(obj, (str, bytes, bytearray, int, float)):
             todo += gc.get_referents(obj)
     return found
+
+
+def test_card_app_card_that_cannot_prove_itself_ends_before_any_order(shop: Shop, browser: Browser) -> None:
+    from sqlalchemy import update
+
+    from kofu.registry.store import cards
+
+    toml = shop.world.issuer.tenants.directory / f"{T}.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("copies_limit = 5", 'copies_limit = 5\ncard_method = "both"')
+    )
+    b = browser.act("start").act("accept").act("card:0", method="card-app").act("service").act("type:inkan")
+    assert b.screen == "pin"
+    with shop.world.engine.begin() as conn:  # the window registered this card without a card-AP key
+        conn.execute(update(cards).values(card_app_public_key=None))
+    b.act("pin", pin="1234")
+    assert b.screen == "ended" and 'data-code="card-app-key-missing"' in b.html
+    assert "カードと暗証番号を確認できませんでした" in b.html
