@@ -9,7 +9,9 @@ per-resident keys stay in memory (ids, household heads), so a million rows fit c
 from __future__ import annotations
 
 import csv
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass
@@ -608,37 +610,87 @@ class _Plan:
     present: set[str]
 
 
+_Chunk = tuple[list[tuple[str, str, str, str]], list[tuple[str, ...]]]
+
+
 class _Sink:
     """Writes the residents during the validation pass, in chunks: first the households new in the chunk
     (headed provisionally by their first member, corrected at the end), then the chunk's residents, so that
-    every foreign key holds at every statement. It stops at the first problem: the transaction is rolled back."""
+    every foreign key holds at every statement. It stops at the first problem: the transaction is rolled back.
+
+    `threaded` (PostgreSQL): a writer thread sends the chunks while the caller validates the next ones, so
+    that the server's work (COPY, indexes, foreign-key checks) overlaps the validation instead of following
+    it; the caller does not touch the connection until `close()` (the context manager's exit) has joined
+    the thread. Not for SQLite, whose writes hold the GIL between rows."""
 
     CHUNK = 10_000
 
-    def __init__(self, store: RegistryStore, tenant: str, version: int) -> None:
+    def __init__(self, store: RegistryStore, tenant: str, version: int, *, threaded: bool = False) -> None:
         self.store = store
         self.tenant = tenant
         self.version = version
         self.residents: list[tuple[str, ...]] = []  # the cells (RESIDENT_CELLS), as bulk_insert_residents takes them
         self.households: list[tuple[str, str, str, str]] = []
         self.active = True
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[_Chunk | None] | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._queue = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._run, name="kofu-import-writer", daemon=True)
+            self._thread.start()
+
+    def __enter__(self) -> _Sink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, chunk: _Chunk) -> None:
+        hh, rr = chunk
+        if hh:
+            self.store.bulk_insert(households, HOUSEHOLD_COLUMNS, hh, plain=True)
+        if rr:
+            self.store.bulk_insert_residents(self.tenant, self.version, rr)
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._write(chunk)
+                except BaseException as exc:  # handed to the caller at its next flush or at finish
+                    self.error = exc
 
     def flush(self) -> None:
-        if self.active:
-            if self.households:
-                self.store.bulk_insert(households, HOUSEHOLD_COLUMNS, self.households, plain=True)
-            if self.residents:
-                self.store.bulk_insert_residents(self.tenant, self.version, self.residents)
-        self.households = []
-        self.residents = []
+        chunk = (self.households, self.residents)
+        self.households, self.residents = [], []
+        if not self.active or not (chunk[0] or chunk[1]):
+            return
+        if self._queue is None:
+            self._write(chunk)
+            return
+        if self.error is not None:
+            raise self.error
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        """Waits for the writer thread to finish what it was given (idempotent)."""
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
     def stop(self) -> None:
         self.active = False
-        self.flush()
+        self.households, self.residents = [], []
 
     def finish(self, hh: dict[str, _Household]) -> None:
         """Writes the rest and corrects the households whose head is not their first member."""
         self.flush()
+        self.close()
+        if self.error is not None:
+            raise self.error
         changed = [
             {"t": self.tenant, "h": hid, "head": h.head, "address": h.address}
             for hid, h in hh.items()
@@ -961,8 +1013,8 @@ def import_directory(
             store.delete_tenant(tenant)
         # one pass over residents.csv validates and writes it (households provisionally); the other files are
         # validated, and only then written; any problem raises here and rolls the transaction back
-        sink = _Sink(store, tenant, version)
-        with store.bulk_writes():
+        postgres = conn.dialect.name == "postgresql"
+        with store.bulk_writes(), _Sink(store, tenant, version, threaded=postgres) as sink:
             plan = _validate(tenant, base, problems, ticker, version=version, sink=sink, clean=clean)
             if problems.total:
                 raise problems.rejected()
