@@ -109,7 +109,7 @@ def _apply(conn: Connection, event: RegistryEvent, recorded_at: datetime) -> App
     if not event.resident_id:
         raise _reject("missing-resident-id", "the event has no resident_id", "イベントに宛名番号がありません")
     store = RegistryStore(conn)
-    current = store.get_resident(event.tenant, event.resident_id, lock=True)
+    current = _lock_in_order(store, event)
     if isinstance(event, TransferIn):
         applied = _transfer_in(store, event, current)
     else:
@@ -200,6 +200,41 @@ def _check_dates(event: RegistryEvent, *, notified_not_before_effective: bool) -
             f"{event.kind}: notified on {event.notified_on} before the change itself ({event.effective_on})",
             f"{event.kind}：届出日 {event.notified_on} が異動日 {event.effective_on} より前です",
         )
+
+
+def _lock_in_order(store: RegistryStore, event: RegistryEvent) -> Resident | None:
+    """Locks what the event will change in one fixed order and returns the locked resident (or None).
+
+    PostgreSQL (on SQLite BEGIN IMMEDIATE serialises writers and these locks are no-ops): first advisory
+    locks on the names of rows a transfer-in or household change may create (its resident id, the
+    household ids), so that two of them cannot both insert the same row; then the households the event
+    touches, by household_id; then the resident. A relocation then locks the household's members by
+    resident_id. Everyone taking households before residents is what keeps two relocations started by
+    different members of one household (or a relocation and a household change) from deadlocking."""
+    tenant, rid = event.tenant, event.resident_id
+    names: set[str] = set()
+    if isinstance(event, TransferIn):
+        names |= {f"resident:{rid}", f"household:{event.household_id}"}
+    elif isinstance(event, HouseholdChange):
+        names.add(f"household:{event.household_id}")
+    for name in sorted(names):
+        store.advisory_lock(f"kofu.registry:{tenant}:{name}")
+    for _ in range(3):
+        seen = store.get_resident(tenant, rid)
+        held: list[str] = []
+        if seen is not None and isinstance(event, Relocation | HouseholdChange):
+            wanted = {seen.household_id}
+            if isinstance(event, HouseholdChange):
+                wanted.add(event.household_id)
+            for household_id in sorted(wanted):
+                store.household(tenant, household_id, lock=True)
+                held.append(household_id)
+        current = store.get_resident(tenant, rid, lock=True)
+        # a concurrent household change moved the resident to another household: lock that one too, again
+        # households first (the locks already held stay held, which is harmless)
+        if current is None or not held or current.household_id in held:
+            return current
+    return store.get_resident(tenant, rid, lock=True)
 
 
 def _transfer_in(store: RegistryStore, ev: TransferIn, current: Resident | None) -> AppliedEvent:

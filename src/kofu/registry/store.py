@@ -40,6 +40,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from kofu.common.errors import Conflict
 from kofu.db import metadata
@@ -462,7 +463,30 @@ class RegistryStore:
     # ---- writes used by the service ----
 
     def insert_resident(self, r: Resident) -> None:
-        self.conn.execute(insert(residents).values(**resident_row(r)))
+        """Raises `Conflict` (code `registry.already-registered`) instead of a raw IntegrityError when the
+        resident id exists, e.g. inserted by a concurrent transaction that committed first (on PostgreSQL the
+        insert runs in a savepoint so that the transaction can still tell which constraint failed)."""
+        stmt = insert(residents).values(**resident_row(r))
+        try:
+            if _is_postgres(self.conn):
+                with self.conn.begin_nested():
+                    self.conn.execute(stmt)
+            else:  # SQLite undoes only the failed statement
+                self.conn.execute(stmt)
+        except IntegrityError:
+            if self.get_resident(r.tenant, r.resident_id) is None:
+                raise
+            raise Conflict(
+                f"resident {r.resident_id} is already registered in tenant {r.tenant}",
+                f"宛名番号 {r.resident_id} の住民は既に登録されています",
+                code="registry.already-registered",
+            ) from None
+
+    def advisory_lock(self, key: str) -> None:
+        """A transaction-scoped lock on a name (PostgreSQL `pg_advisory_xact_lock`) for rows that do not
+        exist yet and so cannot be locked with FOR UPDATE; a no-op on SQLite (BEGIN IMMEDIATE serialises)."""
+        if _is_postgres(self.conn):
+            self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
 
     def update_resident(self, r: Resident, *, expected_version: int) -> None:
         """Writes `r` (whose version is already bumped) if the row is still at `expected_version`."""
