@@ -13,6 +13,7 @@ import argparse
 import csv
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -98,19 +99,21 @@ def main() -> None:
         report = import_directory(engine, "282286", source)
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu
-        load = max(load_before, os.getloadavg()[0])
+        load_after = os.getloadavg()[0]
         rows.append((f"{label}: import (validate + write, one transaction), wall", f"{elapsed:.1f} s"))
         rows.append((f"{label}: CPU of the importing process", f"{cpu:.1f} s"))
         if backend is not None:
             rows.append((f"{label}: CPU of the server backend", f"{_cpu_of(backend) - server_before:.1f} s"))
         rows.append((f"{label}: rows per second (wall)", f"{args.residents / elapsed:,.0f} /s"))
-        rows.append((f"{label}: load average (1 min) before/after", f"{load_before:.1f} / {load:.1f}"))
+        rows.append((f"{label}: load average (1 min) at start / at end", f"{load_before:.1f} / {load_after:.1f}"))
         del report
         engine.dispose()
         if schema:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rows.append(("peak RSS of the importing process (all runs)", f"{peak:,.0f} MiB"))
     title = f"Registry import of {args.residents:,} residents"
     if args.no_record:
         for k, v in rows:
