@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from kofu.common.clock import FixedClock
 from kofu.common.errors import KofuError
-from kofu.registry.model import Relocation, ResidentStatus
+from kofu.registry.model import MoveOut, Relocation, ResidentStatus
 from kofu.registry.service import apply_event, apply_events
 from kofu.registry.store import RegistryStore
 from kofu.registry.validate import with_my_number_check_digit
@@ -134,3 +134,48 @@ def test_inserting_an_existing_resident_is_a_conflict_not_a_raw_integrity_error(
         RegistryStore(conn).insert_resident(r1)
     assert info.value.code == "registry.already-registered"
     assert "already registered" in info.value.message_en
+
+
+def test_a_returning_member_and_a_relocation_of_the_household_never_deadlock(
+    seeded: Engine, tenant: str, clock: FixedClock
+) -> None:
+    """R3 left household H1 (moved out, still its member); each round R3 returns into H1 (転入) while R1
+    relocates H1. The transfer-in locks the household before the resident, as the relocation does."""
+    rounds = 8
+    failures: list[BaseException] = []
+    refused: list[str] = []
+    base = date(2030, 1, 1)
+    for i in range(rounds):
+        day = base + timedelta(days=2 * i)
+        with seeded.connect() as conn:
+            r3 = RegistryStore(conn).get_resident(tenant, "R3")
+            h1 = RegistryStore(conn).household(tenant, "H1")
+        assert r3 is not None and h1 is not None
+        if r3.status is ResidentStatus.RESIDENT:
+            apply_events(seeded, [ev(MoveOut, tenant, "R3", effective_on=day, notified_on=day)], clock)
+        back = day + timedelta(days=1)
+        events = {
+            "R3": transfer_in(
+                tenant, "R3", household_id="H1", relationship="子", address=h1.address, my_number=None,
+                effective_on=back, notified_on=back,
+            ),
+            "R1": ev(Relocation, tenant, "R1", effective_on=back, notified_on=back, address=f"兵庫県加東市社{i}番地"),
+        }  # fmt: skip
+        barrier = threading.Barrier(2, timeout=30)
+
+        def run(event: Any, barrier: threading.Barrier) -> None:
+            try:
+                barrier.wait()
+                apply_events(seeded, [event], clock)
+            except KofuError as exc:
+                refused.append(exc.code)  # e.g. the household moved first: address-differs-from-household
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=run, args=(event, barrier)) for event in events.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not failures, failures
+    assert set(refused) <= {"registry.address-differs-from-household"}

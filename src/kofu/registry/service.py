@@ -208,9 +208,11 @@ def _lock_in_order(store: RegistryStore, event: RegistryEvent) -> Resident | Non
     PostgreSQL (on SQLite BEGIN IMMEDIATE serialises writers and these locks are no-ops): first advisory
     locks on the names of rows a transfer-in or household change may create (its resident id, the
     household ids), so that two of them cannot both insert the same row; then the households the event
-    touches, by household_id; then the resident. A relocation then locks the household's members by
-    resident_id. Everyone taking households before residents is what keeps two relocations started by
-    different members of one household (or a relocation and a household change) from deadlocking."""
+    touches (a transfer-in's, a relocation's, a household change's current and target one) by
+    household_id; then the resident. A relocation then locks the household's members by resident_id.
+    Everyone taking households before residents is what keeps two relocations started by different members
+    of one household (or a relocation and a household change or a returning member's transfer-in) from
+    deadlocking."""
     tenant, rid = event.tenant, event.resident_id
     names: set[str] = set()
     if isinstance(event, TransferIn):
@@ -220,19 +222,18 @@ def _lock_in_order(store: RegistryStore, event: RegistryEvent) -> Resident | Non
     for name in sorted(names):
         store.advisory_lock(f"kofu.registry:{tenant}:{name}")
     for _ in range(3):
-        seen = store.get_resident(tenant, rid)
-        held: list[str] = []
-        if seen is not None and isinstance(event, Relocation | HouseholdChange):
-            wanted = {seen.household_id}
-            if isinstance(event, HouseholdChange):
-                wanted.add(event.household_id)
-            for household_id in sorted(wanted):
-                store.household(tenant, household_id, lock=True)
-                held.append(household_id)
+        # the household a relocation or household change starts from is read first, unlocked, to be
+        # locked before the resident; if a concurrent household change moved the resident meanwhile, again
+        seen = store.get_resident(tenant, rid) if isinstance(event, Relocation | HouseholdChange) else None
+        wanted: set[str] = set()
+        if isinstance(event, TransferIn | HouseholdChange):
+            wanted.add(event.household_id)
+        if seen is not None:
+            wanted.add(seen.household_id)
+        for household_id in sorted(wanted):
+            store.household(tenant, household_id, lock=True)
         current = store.get_resident(tenant, rid, lock=True)
-        # a concurrent household change moved the resident to another household: lock that one too, again
-        # households first (the locks already held stay held, which is harmless)
-        if current is None or not held or current.household_id in held:
+        if seen is None or current is None or current.household_id == seen.household_id:
             return current
     return store.get_resident(tenant, rid, lock=True)
 
