@@ -3,6 +3,7 @@ PostgreSQL, the writer thread) leave nothing behind on any failure, households h
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from kofu.common.clock import FixedClock
 from kofu.common.errors import Conflict
@@ -223,3 +225,16 @@ def test_scan_finds_control_characters(tmp_path: Path) -> None:
     for char in ("\x00", "\x1b", "\x7f", "\x0b"):
         path.write_text(f"a,b\n加東{char}太郎,x\n", encoding="utf-8")
         assert csvio._scan(path) == (1, True)
+
+
+def test_a_resident_without_its_household_never_commits(engine: Engine, tenant: str) -> None:
+    """PostgreSQL (a role that may set session_replication_role) checks residents → households once at
+    the end of the bulk load instead of per row; SQLite keeps its per-row check. Either way: refused."""
+    cells = _cells(resident(household_id="NOPE"))
+    with pytest.raises((IntegrityError, sqlite3.IntegrityError, RuntimeError)), engine.begin() as conn:
+        store = RegistryStore(conn)
+        with store.households_checked_once(tenant) as deferred:
+            assert deferred is (engine.dialect.name == "postgresql") or not deferred
+            store.bulk_insert_residents(tenant, 1, [cells])
+    with engine.connect() as conn:
+        assert RegistryStore(conn).tenant_is_empty(tenant)

@@ -1014,11 +1014,12 @@ def import_directory(
         # one pass over residents.csv validates and writes it (households provisionally); the other files are
         # validated, and only then written; any problem raises here and rolls the transaction back
         postgres = conn.dialect.name == "postgresql"
-        with store.bulk_writes(), _Sink(store, tenant, version, threaded=postgres) as sink:
-            plan = _validate(tenant, base, problems, ticker, version=version, sink=sink, clean=clean)
-            if problems.total:
-                raise problems.rejected()
-            sink.finish(plan.households)
+        with store.bulk_writes():
+            with store.households_checked_once(tenant), _Sink(store, tenant, version, threaded=postgres) as sink:
+                plan = _validate(tenant, base, problems, ticker, version=version, sink=sink, clean=clean)
+                if problems.total:
+                    raise problems.rejected()
+                sink.finish(plan.households)
             n_households = len(plan.households)
             counts: dict[str, int] = {RESIDENTS_FILE: plan.counts[RESIDENTS_FILE]}
             for file, table, columns, required, optional, convert in (

@@ -663,6 +663,41 @@ class RegistryStore:
         finally:
             self.conn.exec_driver_sql(f"PRAGMA cache_size={int(before)}")
 
+    @contextmanager
+    def households_checked_once(self, tenant: str) -> Iterator[bool]:
+        """Around writing a tenant's households and residents in bulk: on PostgreSQL, when the role may set
+        `session_replication_role` (a superuser, or SET granted on it), the per-row foreign-key triggers are
+        switched off for this transaction (`SET LOCAL … = replica`, as pg_restore --disable-triggers does) and
+        the residents → households key is checked ONCE for the tenant at the end (one anti-join); a
+        violation raises (and the caller's transaction is rolled back). Only registry tables reference
+        registry tables and none has other triggers. Yields whether the triggers are off; a no-op on SQLite."""
+        if not _is_postgres(self.conn) or not self._may_set_replication_role():
+            yield False
+            return
+        self.conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        yield True
+        self.conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
+        orphans = self.conn.execute(
+            select(func.count())
+            .select_from(residents)
+            .where(
+                residents.c.tenant == tenant,
+                ~select(households.c.household_id)
+                .where(households.c.tenant == residents.c.tenant, households.c.household_id == residents.c.household_id)
+                .exists(),
+            )
+        ).scalar_one()
+        if orphans:
+            raise RuntimeError(f"{orphans} resident row(s) of tenant {tenant} reference no household")
+
+    def _may_set_replication_role(self) -> bool:
+        version = int(self.conn.exec_driver_sql("SHOW server_version_num").scalar_one())
+        if version >= 150000:
+            sql = "SELECT has_parameter_privilege('session_replication_role', 'SET')"
+        else:
+            sql = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        return bool(self.conn.exec_driver_sql(sql).scalar_one())
+
     def bulk_insert(
         self, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, plain: bool = False
     ) -> int:
