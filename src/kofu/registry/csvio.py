@@ -1,9 +1,11 @@
 """Importing a municipality's registry from a directory of CSV files (format: docs/registry.md).
 
-Two streaming passes: the first validates every cell and every cross-reference and collects ALL
-problems as (file, line, column, message) — line is the physical line in the file, the header is line 1;
-the second writes everything in ONE transaction. Nothing is written if anything is wrong. Only small
-per-resident keys stay in memory (ids, household heads), so a million rows fit comfortably.
+Everything happens in ONE transaction. residents.csv is streamed once: each record is validated (a fast
+check, and the wording validator for anything the fast check does not accept) and, while no problem has
+been found, written in chunks; the small seals/income/support files are validated, then written. ALL
+problems are collected as (file, line, column, message) — line is the physical line in the file, the
+header is line 1 — and any problem rolls the transaction back, so nothing is committed if anything is
+wrong. Only small per-resident keys stay in memory (ids, 個人番号, households), so a million rows fit.
 """
 
 from __future__ import annotations
@@ -482,7 +484,7 @@ def _support(tenant: str, row: _Row) -> tuple[Any, ...]:
 assert SUPPORT_COLUMNS == ("tenant", "resident_id", "started_on", "ended_on")
 
 
-# ---- the two passes ----
+# ---- the passes ----
 
 
 # ---- the fast path for residents.csv ----
