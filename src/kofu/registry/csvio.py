@@ -484,9 +484,6 @@ def _support(tenant: str, row: _Row) -> tuple[Any, ...]:
 assert SUPPORT_COLUMNS == ("tenant", "resident_id", "started_on", "ended_on")
 
 
-# ---- the passes ----
-
-
 # ---- the fast path for residents.csv ----
 # A row that passes `_resident_ok` has no problem at all (it checks everything `_resident` checks, some of it
 # more strictly); any other row goes through `_resident`, which words the problems. Dates are compared as
