@@ -14,6 +14,7 @@ import csv
 import os
 import random
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -112,6 +113,7 @@ def main() -> None:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
+    shutil.rmtree(work)  # the SQLite file and, unless --csv named a directory, the generated CSV
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("peak RSS of the importing process (all runs)", f"{peak:,.0f} MiB"))
     title = f"Registry import of {args.residents:,} residents"
