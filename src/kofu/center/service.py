@@ -182,6 +182,7 @@ class _Closing:
     number: int | None
     reason: str
     by_order: bool = False
+    kiosk_id: str | None = None  # the order's kiosk: its audit chain
 
 
 def menu_view(menu: Menu) -> MenuView:
@@ -317,7 +318,9 @@ class CenterService:
                 )
             )
             conn.execute(insert(nonces).values(nonce=nonce, session_id=sid, issued_at=now))
-            audit(conn).append("session.opened", now, session=sid, kiosk=kiosk.kiosk_id, store=kiosk.store_id)
+            audit(conn, kiosk.kiosk_id).append(
+                "session.opened", now, session=sid, kiosk=kiosk.kiosk_id, store=kiosk.store_id
+            )
         return SessionOpened(sid, nonce, now + self.settings.session_idle)
 
     def authenticate(self, kiosk: Kiosk, session_id: str, body: AuthenticateBody) -> Authenticated:
@@ -327,7 +330,7 @@ class CenterService:
             session = self._session(conn, kiosk, session_id, now, lock=True)
             nonce_row = conn.execute(_lock(select(nonces).where(nonces.c.session_id == session_id))).mappings().first()
             if session["status"] != "open" or nonce_row is None or nonce_row["used_at"] is not None:
-                audit(conn).append(
+                audit(conn, kiosk.kiosk_id).append(
                     "session.replay", now, session=session_id, kiosk=kiosk.kiosk_id, store=kiosk.store_id
                 )
                 replay = True
@@ -426,7 +429,7 @@ class CenterService:
                 .where(sessions.c.session_id == session_id)
                 .values(status=status, last_seen_at=now, **fields)
             )
-            audit(conn).append(
+            audit(conn, kiosk.kiosk_id).append(
                 f"session.{status}",
                 now,
                 session=session_id,
@@ -517,7 +520,7 @@ class CenterService:
             )
         except NotEligible as exc:
             with self.engine.begin() as conn:
-                audit(conn).append(
+                audit(conn, kiosk.kiosk_id).append(
                     "order.refused",
                     now,
                     session=session_id,
@@ -563,7 +566,7 @@ class CenterService:
                     updated_at=now,
                 )
             )
-            audit(conn).append(
+            audit(conn, kiosk.kiosk_id).append(
                 "order.quoted",
                 now,
                 order=oid,
@@ -605,7 +608,7 @@ class CenterService:
                 .where(orders.c.order_id == order_id)
                 .values(paid=paid, status=new_status.value, updated_at=now)
             )
-            audit(conn).append(
+            audit(conn, kiosk.kiosk_id).append(
                 "payment.in",
                 now,
                 order=order_id,
@@ -682,8 +685,8 @@ class CenterService:
         with self.engine.begin() as conn:
             o = self._lock_order(conn, order_id)
             if o["status"] != OrderStatus.ISSUING.value:  # closed meanwhile (timeout, cancel): void at once
-                late = _Closing(order_id, doc.tenant, doc.number, "late-delivery")
-                audit(conn).append(
+                late = _Closing(order_id, doc.tenant, doc.number, "late-delivery", kiosk_id=kiosk.kiosk_id)
+                audit(conn, kiosk.kiosk_id).append(
                     "order.late-delivery",
                     now,
                     order=order_id,
@@ -704,7 +707,7 @@ class CenterService:
                         updated_at=now,
                     )
                 )
-                audit(conn).append(
+                audit(conn, kiosk.kiosk_id).append(
                     "order.delivered",
                     now,
                     order=order_id,
@@ -782,7 +785,7 @@ class CenterService:
                 .where(orders.c.order_id == order_id)
                 .values(status=OrderStatus.COMPLETED.value, change=change, updated_at=now, closed_at=now)
             )
-            audit(conn).append(
+            audit(conn, kiosk.kiosk_id).append(
                 "order.completed",
                 now,
                 order=order_id,
@@ -906,7 +909,7 @@ class CenterService:
                 closed_at=now,
             )
         )
-        audit(conn).append(
+        audit(conn, o["kiosk_id"]).append(
             f"order.{status.value}",
             now,
             order=o["order_id"],
@@ -920,7 +923,7 @@ class CenterService:
             refund=paid,
             outcome=outcome,
         )
-        return _Closing(o["order_id"], o["tenant"], o["number"], reason, by_order=unknown)
+        return _Closing(o["order_id"], o["tenant"], o["number"], reason, by_order=unknown, kiosk_id=o["kiosk_id"])
 
     def _void(self, closing: _Closing) -> None:
         """Voids the order's issuance at the issuer; on failure the order keeps `void_pending` for `expire`."""
@@ -940,7 +943,7 @@ class CenterService:
             # by order: one entry per issuance voided, or one without a number (nothing was live there)
             entries: list[tuple[str, int | None]] = [(t, n) for t, n in voided] or [(closing.tenant, closing.number)]
             for tenant, number in entries:
-                audit(conn).append(
+                audit(conn, closing.kiosk_id).append(
                     "order.voided", now, order=closing.order_id, tenant=tenant, number=number, outcome=closing.reason
                 )
 
@@ -969,14 +972,14 @@ class CenterService:
             OrderStatus.DELIVERED.value,
         ]
         with self.engine.begin() as conn:
-            q = select(sessions.c.session_id).where(
+            q = select(sessions.c.session_id, sessions.c.kiosk_id).where(
                 sessions.c.status.in_(["open", "authenticated"]), sessions.c.last_seen_at <= idle_before
             )
             if session_id is not None:
                 q = q.where(sessions.c.session_id == session_id)
-            for (sid,) in conn.execute(q).all():
+            for sid, kiosk_id in conn.execute(q).all():
                 conn.execute(update(sessions).where(sessions.c.session_id == sid).values(status="expired"))
-                audit(conn).append("session.expired", now, session=sid)
+                audit(conn, kiosk_id).append("session.expired", now, session=sid)
             expired_sessions = select(sessions.c.session_id).where(sessions.c.status == "expired")
             oq = select(orders.c.order_id).where(
                 orders.c.status.in_(live),
@@ -998,13 +1001,13 @@ class CenterService:
                 self._void(closing)
         with self.engine.connect() as conn:
             pending = conn.execute(
-                select(orders.c.order_id, orders.c.tenant, orders.c.number, orders.c.close_reason).where(
-                    orders.c.void_pending.is_(True)
-                )
+                select(
+                    orders.c.order_id, orders.c.tenant, orders.c.number, orders.c.close_reason, orders.c.kiosk_id
+                ).where(orders.c.void_pending.is_(True))
             ).all()
-        for oid, tenant, number, reason in pending:
+        for oid, tenant, number, reason, kiosk_id in pending:
             # a refunded order: whatever is still live at the issuer for it goes, known number or not
-            self._void(_Closing(oid, tenant, number, reason or "timeout", by_order=True))
+            self._void(_Closing(oid, tenant, number, reason or "timeout", by_order=True, kiosk_id=kiosk_id))
         return closed
 
     # ---- idempotency ----
