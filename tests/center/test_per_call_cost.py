@@ -15,6 +15,7 @@ from sqlalchemy import Engine, event, func, select
 
 from kofu.center.api import create_app
 from kofu.center.client import CenterClient, CenterRefused
+from kofu.center.protocol import challenge_bytes
 from kofu.center.service import CenterService, CenterSettings
 from kofu.center.store import center_audit, idempotency, payments, sessions
 
@@ -107,46 +108,59 @@ def test_a_repeated_open_session_is_answered_from_its_row_and_leaves_one_session
     assert (e.status, e.code) == (409, "idempotency-key-reused")
 
 
-def test_a_duplicate_while_the_first_runs_gets_409_in_progress_then_the_stored_answer(rig: Rig) -> None:
-    card = rig.card("R1")
+def test_a_duplicate_while_the_first_runs_gets_409_in_progress(rig: Rig) -> None:
     center = rig.kiosk()
-    opened = center.open_session()
-    card.verify_auth_pin("1234")
-    from kofu.center.protocol import challenge_bytes
-
-    signature = card.sign_auth_sha256(challenge_bytes(opened.session_id, "K1", opened.nonce))
-    certificate = card.read_auth_certificate()
+    sid, _ = login(center, rig.card("R1"))
+    order = center.order(sid, "juminhyo")
+    center.pay(order.order_id, {500: 1})
     gateway = rig.service.gateway
-    menu_called, release = threading.Event(), threading.Event()
-    real_menu = gateway.menu
+    issuing, release = threading.Event(), threading.Event()
+    real_issue = gateway.issue
 
-    def slow_menu(*args: Any, **kwargs: Any) -> Any:
-        menu_called.set()
+    def slow_issue(*args: Any, **kwargs: Any) -> Any:
+        issuing.set()
         assert release.wait(30)
-        return real_menu(*args, **kwargs)
+        return real_issue(*args, **kwargs)
 
-    gateway.menu = slow_menu  # type: ignore[method-assign]
-    answers: list[object] = []
-    first = threading.Thread(
-        target=lambda: answers.append(
-            rig.kiosk().authenticate_jpki(opened.session_id, certificate, signature, key="auth-1")
-        )
-    )
+    gateway.issue = slow_issue  # type: ignore[method-assign]
+    answers: list[Any] = []
+    first = threading.Thread(target=lambda: answers.append(rig.kiosk().documents(order.order_id, key="docs-1")))
     first.start()
     try:
-        assert menu_called.wait(30)  # the first request holds the key (its nonce transaction committed)
-        e = refused(center.authenticate_jpki, opened.session_id, certificate, signature, key="auth-1")
+        assert issuing.wait(30)  # the first request holds the key: its claim transaction committed
+        e = refused(center.documents, order.order_id, key="docs-1")
         assert (e.status, e.code) == (409, "in-progress")
+        e = refused(center.pay, order.order_id, {100: 1}, key="docs-1")
+        assert (e.status, e.code) == (409, "idempotency-key-reused")
     finally:
         release.set()
         first.join(30)
-        gateway.menu = real_menu  # type: ignore[method-assign]
-    assert len(answers) == 1
-    again = center.authenticate_jpki(opened.session_id, certificate, signature, key="auth-1")
-    assert again == answers[0]
+        gateway.issue = real_issue  # type: ignore[method-assign]
+    (job,) = answers[0].jobs
     with rig.world.engine.connect() as conn:
-        row = conn.execute(select(idempotency).where(idempotency.c.key == "auth-1")).mappings().one()
-    assert row["status_code"] == 200 and row["response"] is not None
+        row = conn.execute(select(idempotency).where(idempotency.c.key == "docs-1")).mappings().one()
+    assert (row["status_code"], row["response"]) == (200, None)  # ran; the document itself is never stored
+    (again,) = center.documents(order.order_id, key="docs-1").jobs  # so a retry re-issues
+    assert again.job_id != job.job_id
+    assert center.print_result(order.order_id, again.job_id, ok=True).status == "completed"
+
+
+def test_one_try_per_challenge_even_when_the_card_is_refused(rig: Rig) -> None:
+    center = rig.kiosk()
+    card = rig.card("R1")
+    opened = center.open_session()
+    card.verify_auth_pin("1234")
+    certificate = card.read_auth_certificate()
+    wrong = card.sign_auth_sha256(b"not this session's challenge")
+    assert refused(center.authenticate_jpki, opened.session_id, certificate, wrong).code == "signature-invalid"
+    right = card.sign_auth_sha256(challenge_bytes(opened.session_id, "K1", opened.nonce))
+    e = refused(center.authenticate_jpki, opened.session_id, certificate, right)
+    assert (e.status, e.code) == (409, "nonce-used")
+    with rig.world.engine.connect() as conn:
+        kinds = [
+            k for (k,) in conn.execute(select(center_audit.c.kind).order_by(center_audit.c.chain, center_audit.c.seq))
+        ]
+    assert kinds[-3:] == ["session.opened", "session.refused", "session.replay"]
 
 
 def test_a_payment_replayed_after_the_answer_is_not_paid_twice(rig: Rig) -> None:

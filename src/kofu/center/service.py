@@ -361,26 +361,14 @@ class CenterService:
 
     def authenticate(self, kiosk: Kiosk, session_id: str, body: AuthenticateBody) -> Authenticated:
         now = self.clock.now()
-        # 1. consume the nonce (committed even when the authentication then fails: one try per nonce)
-        with self._tx() as conn:
-            session = self._session(conn, kiosk, session_id, now, lock=True)
-            nonce_row = conn.execute(_lock(select(nonces).where(nonces.c.session_id == session_id))).mappings().first()
-            if session["status"] != "open" or nonce_row is None or nonce_row["used_at"] is not None:
-                audit(conn, kiosk.kiosk_id).append(
-                    "session.replay", now, session=session_id, kiosk=kiosk.kiosk_id, store=kiosk.store_id
-                )
-                replay = True
-            else:
-                replay = False
-                conn.execute(update(nonces).where(nonces.c.nonce == nonce_row["nonce"]).values(used_at=now))
-                conn.execute(update(sessions).where(sessions.c.session_id == session_id).values(last_seen_at=now))
-        if replay or nonce_row is None:
-            raise _err(
-                409,
-                "nonce-used",
-                "This session's challenge was already used; start again with a new session.",
-                "この認証要求は使用済みです。最初からやり直してください。",
-            )
+        # 1. the session's challenge, read: it is consumed with the outcome, in the one transaction that
+        # records it (whether the card is accepted or refused: one try per nonce)
+        with self.engine.connect() as conn:
+            session = self._session(conn, kiosk, session_id, now, lock=False)
+            nonce_row = conn.execute(select(nonces).where(nonces.c.session_id == session_id)).mappings().first()
+        if session["status"] != "open" or nonce_row is None or nonce_row["used_at"] is not None:
+            self._record_session(session_id, "replay", now, kiosk)  # raises 409 nonce-used
+        assert nonce_row is not None
         nonce = str(nonce_row["nonce"])
 
         # 2. who is this card?
@@ -418,12 +406,12 @@ class CenterService:
             self._record_session(session_id, "refused", now, kiosk, code="issuer-unavailable", cert_serial=cert_serial)
             raise issuer_unavailable(exc) from exc
         result = Authenticated(link.tenant, menu.municipality, menu_view(menu))
-        self._answer(result)  # stored by the transaction below
         self._record_session(
             session_id,
             "authenticated",
             now,
             kiosk,
+            answer=result,
             method=body.method,
             tenant=link.tenant,
             municipality=menu.municipality,
@@ -458,26 +446,68 @@ class CenterService:
             )
         return validation.serial
 
-    def _record_session(self, session_id: str, status: str, now: datetime, kiosk: Kiosk, **values: Any) -> None:
+    def _record_session(
+        self, session_id: str, status: str, now: datetime, kiosk: Kiosk, *, answer: object = None, **values: Any
+    ) -> None:
+        """Consumes the session's nonce and records the outcome of its one authentication (`authenticated`,
+        `refused`) in one transaction, with `answer` for the Idempotency-Key. If the nonce is already used
+        (a replay, or a concurrent attempt that committed first) it records `session.replay` and raises 409."""
         code = values.pop("code", None)
+        replay = False
         with self._tx() as conn:
-            fields = {k: v for k, v in values.items() if k != "method" or v is not None}
-            conn.execute(
-                update(sessions)
-                .where(sessions.c.session_id == session_id)
-                .values(status=status, last_seen_at=now, **fields)
+            session = self._session(conn, kiosk, session_id, now, lock=True)
+            nonce_row = conn.execute(_lock(select(nonces).where(nonces.c.session_id == session_id))).mappings().first()
+            if (
+                status == "replay"
+                or session["status"] != "open"
+                or nonce_row is None
+                or nonce_row["used_at"] is not None
+            ):
+                audit(conn, kiosk.kiosk_id).append(
+                    "session.replay", now, session=session_id, kiosk=kiosk.kiosk_id, store=kiosk.store_id
+                )
+                replay = True
+            else:
+                conn.execute(update(nonces).where(nonces.c.nonce == nonce_row["nonce"]).values(used_at=now))
+                self._record_outcome(conn, session_id, status, now, kiosk, code, values, answer)
+        if replay:
+            raise _err(
+                409,
+                "nonce-used",
+                "This session's challenge was already used; start again with a new session.",
+                "この認証要求は使用済みです。最初からやり直してください。",
             )
-            audit(conn, kiosk.kiosk_id).append(
-                f"session.{status}",
-                now,
-                session=session_id,
-                kiosk=kiosk.kiosk_id,
-                store=kiosk.store_id,
-                tenant=values.get("tenant"),
-                cert_serial=values.get("cert_serial"),
-                method=values.get("method"),
-                outcome=code,
-            )
+
+    def _record_outcome(
+        self,
+        conn: Connection,
+        session_id: str,
+        status: str,
+        now: datetime,
+        kiosk: Kiosk,
+        code: str | None,
+        values: dict[str, Any],
+        answer: object,
+    ) -> None:
+        if answer is not None:
+            self._answer(answer)
+        fields = {k: v for k, v in values.items() if k != "method" or v is not None}
+        conn.execute(
+            update(sessions)
+            .where(sessions.c.session_id == session_id)
+            .values(status=status, last_seen_at=now, **fields)
+        )
+        audit(conn, kiosk.kiosk_id).append(
+            f"session.{status}",
+            now,
+            session=session_id,
+            kiosk=kiosk.kiosk_id,
+            store=kiosk.store_id,
+            tenant=values.get("tenant"),
+            cert_serial=values.get("cert_serial"),
+            method=values.get("method"),
+            outcome=code,
+        )
 
     def _session(self, conn: Connection, kiosk: Kiosk, session_id: str, now: datetime, *, lock: bool) -> RowMapping:
         stmt = select(sessions).where(sessions.c.session_id == session_id)
