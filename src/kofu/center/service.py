@@ -1263,9 +1263,9 @@ class Idempotency:
     """One POST's (kiosk, Idempotency-Key) while its step runs, written by the step's own transactions.
 
     The first writer transaction of the step inserts the row — with the answer when it is already known:
-    a one-transaction step (open session, order, payment, print result, cancel) stores key and answer in
-    the transaction that does the work; a longer step (authenticate, documents) holds the key as in
-    progress and its last transaction stores the answer. If the key is taken, that transaction rolls back
+    a one-writer step (open session, authenticate, order, payment, print result, cancel) stores key and
+    answer in the transaction that does the work; documents holds the key as in progress in its claim and
+    its delivery transaction stores the answer. If the key is taken, that transaction rolls back
     whatever the step did and the request is answered from the row: 409 `idempotency-key-reused` for
     another body, 409 `in-progress` while the first request runs, or the stored answer (`Replay`). An error
     answer is stored in a transaction of its own, after the step's transaction rolled back."""
