@@ -34,6 +34,11 @@ def rows_of(doc: dict[str, Any]) -> list[tuple[str, str]]:
         ("floor (same run, same database)", f"{doc['floor_per_s']:.1f} /s (p50 {doc['floor']['floor_p50_ms']} ms)"),
         ("end to end / floor (wall clock)", f"{doc['ratio_to_floor'] * 100:.2f} %"),
         ("CPU ms per issuance", ", ".join(f"{k} {v}" for k, v in doc["cpu_ms_per_issuance"].items())),
+        *(
+            [("servers' CPU ms per issuance by role", ", ".join(f"{k} {v}" for k, v in by_role.items()))]
+            if (by_role := doc.get("server_cpu_ms_per_issuance"))
+            else []
+        ),
         ("floor CPU ms per issuance", f"{doc['floor']['floor_cpu_ms']}"),
         ("end to end / floor (CPU)", f"{doc['cpu_ratio_to_floor'] * 100:.2f} %"),
         ("customer p50 / p95 / p99", f"{doc['p50_ms']} / {doc['p95_ms']} / {doc['p99_ms']} ms"),

@@ -1,13 +1,20 @@
 """Registry CSV import throughput: validate + write N residents (default 1,000,000) into SQLite and PostgreSQL.
 
-.venv/bin/python bench/bench_import.py [--residents 1000000] [--postgres URL | --no-postgres]
+.venv/bin/python bench/bench_import.py [--residents 1000000] [--postgres URL | --no-postgres] [--no-sqlite]
+    [--csv DIR (reuse or keep the generated files)] [--no-record]
+
+Reports wall clock and CPU seconds: the importing process's (`time.process_time`) and, on PostgreSQL, the
+server backend's (from /proc, the server runs on this machine), plus the load average: the machine is shared.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
+import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -16,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from bench.common import record
 from kofu.db import create_engine_for
@@ -58,13 +65,21 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=1_000_000)
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--csv", type=Path, help="directory of the generated files (generated if absent)")
+    parser.add_argument("--no-record", action="store_true", help="print only, do not append to RESULTS.md")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kofu-import-"))
-    start = time.perf_counter()
-    generate(work / "csv", args.residents)
-    rows = [("residents", f"{args.residents:,}"), ("generate CSV", f"{time.perf_counter() - start:.1f} s")]
+    source = args.csv or work / "csv"
+    rows = [("residents", f"{args.residents:,}")]
+    if not (source / "residents.csv").is_file():
+        start = time.perf_counter()
+        generate(source, args.residents)
+        rows.append(("generate CSV (not counted)", f"{time.perf_counter() - start:.1f} s"))
 
-    targets = [("SQLite", f"sqlite:///{work / 'kofu.sqlite3'}", None)]
+    targets: list[tuple[str, str, str | None]] = []
+    if not args.no_sqlite:
+        targets.append(("SQLite", f"sqlite:///{work / 'kofu.sqlite3'}", None))
     if not args.no_postgres:
         targets.append(("PostgreSQL", args.postgres, f"b_{uuid.uuid4().hex[:12]}"))
     for label, url, schema in targets:
@@ -76,18 +91,54 @@ def main() -> None:
         else:
             engine = create_engine_for(url)
         upgrade_to_head(engine)
+        engine.dispose()  # one pooled connection from here on: the backend measured is the one that imports
+        backend = _backend_pid(engine) if schema else None
+        server_before = _cpu_of(backend)
+        load_before = os.getloadavg()[0]
+        cpu = time.process_time()
         start = time.perf_counter()
-        report = import_directory(engine, "282286", work / "csv")
+        report = import_directory(engine, "282286", source)
         elapsed = time.perf_counter() - start
-        rows.append((f"{label}: import (validate + write, one transaction)", f"{elapsed:.1f} s"))
-        rows.append((f"{label}: rows per second", f"{args.residents / elapsed:,.0f} /s"))
+        cpu = time.process_time() - cpu
+        load_after = os.getloadavg()[0]
+        rows.append((f"{label}: import (validate + write, one transaction), wall", f"{elapsed:.1f} s"))
+        rows.append((f"{label}: CPU of the importing process", f"{cpu:.1f} s"))
+        if backend is not None:
+            rows.append((f"{label}: CPU of the server backend", f"{_cpu_of(backend) - server_before:.1f} s"))
+        rows.append((f"{label}: rows per second (wall)", f"{args.residents / elapsed:,.0f} /s"))
+        rows.append((f"{label}: load average (1 min) at start / at end", f"{load_before:.1f} / {load_after:.1f}"))
         del report
         engine.dispose()
         if schema:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
-    record(f"Registry import of {args.residents:,} residents", rows)
+    shutil.rmtree(work)  # the SQLite file and, unless --csv named a directory, the generated CSV
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rows.append(("peak RSS of the importing process (all runs)", f"{peak:,.0f} MiB"))
+    title = f"Registry import of {args.residents:,} residents"
+    if args.no_record:
+        for k, v in rows:
+            print(f"  {k}  {v}")
+    else:
+        record(title, rows, note="wall clock measured on a 2-core machine shared with other jobs (load above)")
+
+
+def _backend_pid(engine: Engine) -> int:
+    """The PostgreSQL backend of the pool's one connection (the import reuses it: pool of 1 checked in)."""
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def _cpu_of(pid: int | None) -> float:
+    """User + system CPU seconds of a local process, 0 if unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

@@ -10,11 +10,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
 from kofu.center.client import CenterRefused
 from kofu.center.protocol import challenge_bytes
-from kofu.center.store import center_audit
+from kofu.center.store import AUDIT_CHAINS, center_audit
+from kofu.db.audit import chain_for
 from kofu.jpki import RevocationReason
 from kofu.verify.service import Outcome
 
@@ -282,10 +283,39 @@ def test_audit_chain_verifies_and_finds_an_edited_entry(rig: Rig) -> None:
     (job,) = center.documents(order.order_id).jobs
     center.print_result(order.order_id, job.job_id, ok=True)
     assert rig.service.verify_audit() == []
+    k1 = chain_for("K1", AUDIT_CHAINS)
     with rig.world.engine.begin() as conn:
-        conn.execute(update(center_audit).where(center_audit.c.seq == 5).values(data='{"order":"forged"}'))
+        t = center_audit
+        conn.execute(update(t).where(t.c.chain == k1, t.c.seq == 5).values(data='{"order":"forged"}'))
     problems = rig.service.verify_audit()
-    assert [(p.seq, p.what) for p in problems] == [(5, "changed")]
+    assert [(p.chain, p.seq, p.what) for p in problems] == [(k1, 5, "changed")]
+
+
+def test_each_kiosk_appends_to_its_own_chain_and_the_whole_log_verifies(rig: Rig) -> None:
+    for kiosk_id, resident_id in (("K1", "R1"), ("K2", "R2")):
+        center = rig.kiosk(kiosk_id)
+        sid, _ = login(center, rig.card(resident_id))
+        order = center.order(sid, "juminhyo")
+        center.pay(order.order_id, {500: 1})
+        (job,) = center.documents(order.order_id).jobs
+        center.print_result(order.order_id, job.job_id, ok=True)
+    t = center_audit
+    with rig.world.engine.connect() as conn:
+        rows = conn.execute(select(t.c.chain, t.c.seq, t.c.kind, t.c.data).order_by(t.c.chain, t.c.seq)).all()
+    by_chain: dict[int, list[str]] = {}
+    for row in rows:
+        by_chain.setdefault(row.chain, []).append(row.kind)
+        assert row.seq == len(by_chain[row.chain])  # every chain counts 1, 2, 3 …
+    k1, k2 = chain_for("K1", AUDIT_CHAINS), chain_for("K2", AUDIT_CHAINS)
+    assert k1 != k2 and 0 not in (k1, k2)
+    assert by_chain[0] == ["store.registered", "kiosk.registered", "kiosk.registered"]
+    flow = ["session.opened", "session.authenticated", "order.quoted", "payment.in", "order.delivered"]
+    assert by_chain[k1] == by_chain[k2] == [*flow, "order.completed"]
+    assert all('"K2"' in r.data for r in rows if r.chain == k2)
+    assert rig.service.verify_audit() == []
+    with rig.world.engine.begin() as conn:
+        conn.execute(delete(t).where(t.c.chain == k2, t.c.seq == 3))
+    assert [str(p) for p in rig.service.verify_audit()] == [f"chain {k2} entry 4: deleted-or-reordered"]
 
 
 def _rewrite_tenant(rig: Rig, old: str, new: str) -> None:

@@ -49,6 +49,7 @@ def test_in_process_run_reports_rates_latencies_floor_and_sessions(tmp_path: Pat
     doc = json.loads(result.output.strip().splitlines()[-1])
     assert doc["mode"] == "in-process" and doc["database"] == "sqlite"
     check(doc, 2)
+    assert set(doc["cpu_ms_per_issuance"]) == {"this_process"} and doc["server_cpu_ms_per_issuance"] == {}
     assert doc["floor"]["iterations"] >= 1 and doc["floor"]["pdf_bytes"] > 10_000
     s = doc["sessions"]
     assert s["sessions"] == 30 and s["db_bytes_per_session"] > 0
@@ -76,3 +77,8 @@ def test_separate_processes_over_https_with_postgresql(tmp_path: Path) -> None:
     doc = json.loads(result.output.strip().splitlines()[-1])
     assert doc["mode"] == "processes=1" and doc["database"] == "postgresql"
     check(doc, 2)
+    # the servers' CPU, and which process it went to: every role used some, and the parts add up
+    by_role, total = doc["server_cpu_ms_per_issuance"], doc["cpu_ms_per_issuance"]["servers"]
+    assert set(by_role) == {"jpki", "issuer", "center"}
+    assert by_role["center"] > 0 and by_role["issuer"] > 0 and by_role["jpki"] >= 0
+    assert sum(by_role.values()) == pytest.approx(total, abs=0.05)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, MetaData, delete, update
+from sqlalchemy import Engine, MetaData, delete, select, text, update
 
 from kofu.common.clock import JST
-from kofu.db.audit import AuditLog, audit_table
+from kofu.db.audit import GENESIS, AuditLog, audit_table, chain_for, entry_hash
 
 test_metadata = MetaData()  # not the application's: the migration test compares against that one
 log_table = audit_table("test_audit", test_metadata)
@@ -81,4 +81,78 @@ def test_concurrent_appends_from_many_connections_keep_one_chain(log_engine: Eng
 def test_an_entry_written_in_jst_verifies(log_engine: Engine) -> None:
     with log_engine.begin() as conn:
         AuditLog(conn, log_table).append("issued", AT.astimezone(JST), order_id="jst")
+    assert problems(log_engine) == []
+
+
+# ---- several chains in one table ----
+
+
+def _fill_chains(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for chain in (2, 7):
+            log = AuditLog(conn, log_table, chain)
+            for i in range(1, 4):
+                assert log.append("issued", AT, order_id=f"k{chain}-{i}") == i  # each chain counts from 1
+
+
+def test_each_chain_counts_and_verifies_on_its_own(log_engine: Engine) -> None:
+    _fill_chains(log_engine)
+    with log_engine.connect() as conn:
+        log = AuditLog(conn, log_table)
+        assert (log.count(), log.chains()) == (11, 3)
+        rows = conn.execute(select(log_table.c.chain, log_table.c.seq, log_table.c.prev_hash)).all()
+    assert {(r.chain, r.seq) for r in rows if r.prev_hash == GENESIS} == {(0, 1), (2, 1), (7, 1)}
+    assert problems(log_engine) == []
+
+
+def test_an_edit_or_deletion_in_one_chain_is_named_with_its_chain(log_engine: Engine) -> None:
+    _fill_chains(log_engine)
+    with log_engine.begin() as conn:
+        t = log_table
+        conn.execute(update(t).where(t.c.chain == 7, t.c.seq == 2).values(data='{"order_id":"forged"}'))
+        conn.execute(delete(t).where(t.c.chain == 2, t.c.seq == 1))
+    assert problems(log_engine) == ["chain 2 entry 2: deleted-or-reordered", "chain 7 entry 2: changed"]
+
+
+def test_an_entry_moved_to_another_chain_is_found(log_engine: Engine) -> None:
+    _fill_chains(log_engine)
+    with log_engine.begin() as conn:  # chain 7 renamed wholesale: every link still holds inside it
+        conn.execute(update(log_table).where(log_table.c.chain == 7).values(chain=9))
+        conn.execute(update(log_table).where(log_table.c.chain == 0, log_table.c.seq == 5).values(chain=3, seq=1))
+    found = problems(log_engine)
+    assert found == ["chain 3 entry 1: broken-link", "chain 3 entry 1: changed"] + [
+        f"chain 9 entry {i}: changed" for i in (1, 2, 3)
+    ]
+
+
+def test_chain_zero_hashes_what_a_one_chain_log_hashed() -> None:
+    """Entries written before chains existed are chain 0 and must verify unchanged."""
+    import hashlib
+    import json
+
+    material = json.dumps([1, AT.isoformat(), "issued", "{}", GENESIS], separators=(",", ":"))
+    assert entry_hash(1, AT, "issued", "{}", GENESIS) == hashlib.sha256(material.encode()).hexdigest()
+    assert entry_hash(1, AT, "issued", "{}", GENESIS, chain=4) != entry_hash(1, AT, "issued", "{}", GENESIS)
+
+
+def test_chain_for_spreads_keys_over_chains_one_to_n() -> None:
+    chains = {chain_for(f"K{i}", 64) for i in range(1000)}
+    assert chains <= set(range(1, 65)) and len(chains) == 64
+    assert chain_for("K1", 64) == chain_for("K1", 64)
+
+
+@pytest.mark.postgres
+def test_appends_to_other_chains_do_not_wait_for_an_open_transaction(log_engine: Engine) -> None:
+    if log_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises every writer at BEGIN IMMEDIATE; chains matter on PostgreSQL")
+    from sqlalchemy.exc import OperationalError
+
+    with log_engine.begin() as holder:  # a transaction of chain 1 still open (e.g. a slow kiosk call)
+        AuditLog(holder, log_table, 1).append("issued", AT, order_id="slow")
+        with log_engine.begin() as other:
+            other.execute(text("SET LOCAL lock_timeout = '2s'"))
+            assert AuditLog(other, log_table, 2).append("issued", AT, order_id="fast") == 1
+        with pytest.raises(OperationalError, match="lock timeout"), log_engine.begin() as same:
+            same.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            AuditLog(same, log_table, 1).append("issued", AT, order_id="waits")
     assert problems(log_engine) == []

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
 from kofu.cli import audit as audit_cli
+from kofu.db.audit import chain_for
 from kofu.issuer import audit
 from kofu.issuer.audit import issuer_audit
 from kofu.issuer.eligibility import IssueRequest
@@ -111,14 +112,20 @@ def test_the_chain_verifies_and_names_an_edited_or_deleted_entry(world: World) -
     busy_day(world)
     count, problems = audit.verify(world.engine)
     assert (count, problems) == (5, [])
+    chain = chain_for(T, audit.TENANT_CHAINS)  # every entry of one municipality is on its own chain
+    with world.engine.connect() as conn:
+        assert set(conn.execute(select(issuer_audit.c.chain)).scalars()) == {chain}
     with world.engine.begin() as conn:
         conn.execute(update(issuer_audit).where(issuer_audit.c.seq == 2).values(data='{"copies":1}'))
     _, problems = audit.verify(world.engine)
-    assert [str(p) for p in problems] == ["entry 2: changed"]
+    assert [str(p) for p in problems] == [f"chain {chain} entry 2: changed"]
     with world.engine.begin() as conn:
         conn.execute(delete(issuer_audit).where(issuer_audit.c.seq == 4))
     _, problems = audit.verify(world.engine)
-    assert [str(p) for p in problems] == ["entry 2: changed", "entry 5: deleted-or-reordered"]
+    assert [str(p) for p in problems] == [
+        f"chain {chain} entry 2: changed",
+        f"chain {chain} entry 5: deleted-or-reordered",
+    ]
 
 
 def test_kofu_audit_verify(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,7 +140,7 @@ def test_kofu_audit_verify(world: World, monkeypatch: pytest.MonkeyPatch) -> Non
         conn.execute(update(issuer_audit).where(issuer_audit.c.seq == 3).values(kind="voided"))
     bad = runner.invoke(audit_cli.app, ["verify"])
     assert bad.exit_code == 1
-    assert "issuer: entry 3: changed" in bad.output
+    assert f"issuer: chain {chain_for(T, audit.TENANT_CHAINS)} entry 3: changed" in bad.output
 
 
 def test_a_time_in_jst_still_verifies(world: World) -> None:

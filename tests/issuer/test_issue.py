@@ -216,3 +216,42 @@ def test_menu_lists_what_the_resident_may_obtain(world: World) -> None:
     child = world.issuer.menu(T, "R3", at=NOW)
     assert [r.code for r in child.refusals] == [RefusalCode.UNDER_15]
     assert not any(e.available for e in child.entries)
+
+
+def test_support_measures_of_a_household_are_read_in_one_query(world: World) -> None:
+    """支援措置 of every member decide the household's certificates; they are read with one query per
+    decision, not one per member (the menu, the quote and the issuance each read them)."""
+    from sqlalchemy import event
+
+    from kofu.issuer.service import read_facts
+    from kofu.registry.model import SupportMeasure
+    from kofu.registry.store import RegistryStore, support
+
+    with world.engine.begin() as conn:
+        reg = RegistryStore(conn)
+        reg.add_support_measure(SupportMeasure(T, WIFE.resident_id, date(2026, 1, 1)))  # active
+        reg.add_support_measure(SupportMeasure(T, CHILD.resident_id, date(2024, 1, 1), date(2025, 1, 1)))  # ended
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(world.engine, "before_cursor_execute", seen)
+    try:
+        with world.engine.connect() as conn:
+            facts = read_facts(
+                RegistryStore(conn),
+                IssueRequest(T, HEAD.resident_id, CertificateType.JUMINHYO, IssuanceKind.HOUSEHOLD),
+                NOW.date(),
+                lock=False,
+            )
+    finally:
+        event.remove(world.engine, "before_cursor_execute", seen)
+    assert len(facts.household) == 4
+    assert facts.members_under_support == frozenset({WIFE.resident_id})
+    assert facts.support_measures == ()  # the head has none
+    assert sum(f"FROM {support.name}" in s for s in statements) == 1
+    # the wife's own request is refused for her measure (her facts come from the same one query)
+    with pytest.raises(NotEligible) as refused:
+        world.issuer.quote(IssueRequest(T, WIFE.resident_id, CertificateType.JUMINHYO), at=NOW)
+    assert {r.code for r in refused.value.refusals} == {RefusalCode.SUPPORT_MEASURE}

@@ -27,6 +27,7 @@ from kofu.issuer.eligibility import IssueRequest
 from kofu.issuer.pki import CENTER_CN, MtlsFiles, Role, create_ca, init_pki, issue_leaf, key_pem, write_private
 from kofu.issuer.service import NotEligible
 from kofu.issuer.tenant import CertificateType, IssuanceKind
+from kofu.ops import KEEP_ALIVE_SECONDS
 from kofu.registry.model import CardLink
 from kofu.registry.store import RegistryStore
 from kofu.verify.service import Outcome
@@ -48,6 +49,7 @@ class Served:
     port: int
     files: MtlsFiles
     world: World
+    server: uvicorn.Server
 
     def gateway(self, **kw: float) -> HttpIssuerGateway:
         return HttpIssuerGateway.from_files(self.url, self.files, **kw)
@@ -68,6 +70,7 @@ def served(world: World, tmp_path: Path) -> Iterator[Served]:
         ssl_cert_reqs=ssl.CERT_REQUIRED,
         log_level="critical",
         lifespan="off",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,  # as `kofu serve issuer`
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -76,7 +79,7 @@ def served(world: World, tmp_path: Path) -> Iterator[Served]:
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the issuer did not start"
         time.sleep(0.02)
-    yield Served(f"https://127.0.0.1:{port}", port, files, world)
+    yield Served(f"https://127.0.0.1:{port}", port, files, world, server)
     server.should_exit = True
     thread.join(timeout=10)
 
@@ -114,6 +117,39 @@ def test_round_trips_match_the_in_process_gateway(served: Served) -> None:
         assert world.verifier.verify_pdf(again.pdf).outcome is Outcome.VALID
     assert audit.verify(world.engine) == (5, [])
     assert [k for k, _ in _entries(world)] == ["issued", "issued", "voided", "voided", "issued"]
+
+
+def test_the_center_keeps_its_tls_connection_over_a_pause(served: Served) -> None:
+    """A quiet store: the next call after a pause longer than uvicorn's and httpx's 5 s default uses the same
+    connection — no new TCP connection and mutual-TLS handshake per issuance."""
+    with served.gateway() as remote:
+        assert remote.identify(cert_serial="FFFF") is None
+        before = set(served.server.server_state.connections)
+        assert len(before) == 1
+        time.sleep(6.5)
+        assert remote.identify(cert_serial="FFFF") is None
+        assert set(served.server.server_state.connections) == before
+
+
+def test_concurrent_calls_keep_their_connections(served: Served) -> None:
+    """The center calls the issuer from up to 40 threads at once: every connection opened for them stays open
+    for the next calls (httpx kept only 20 by default and closed the others after each call)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = threading.Barrier(30)
+    with served.gateway() as remote:
+
+        def call(_: int) -> None:
+            barrier.wait()
+            remote.identify(cert_serial="FFFF")
+
+        with ThreadPoolExecutor(30) as pool:
+            list(pool.map(call, range(30)))
+        opened = set(served.server.server_state.connections)
+        assert len(opened) > 20  # (the 30 calls overlapped enough to need more than httpx's default)
+        for _ in range(3):
+            remote.identify(cert_serial="FFFF")
+        assert set(served.server.server_state.connections) == opened
 
 
 def _entries(world: World) -> list[tuple[str, str]]:

@@ -88,6 +88,29 @@ def test_validity_period(authority: Authority, auth_cert: x509.Certificate, cloc
     )
 
 
+def test_a_returning_certificate_is_not_parsed_and_verified_again_but_its_dates_are_checked(
+    authority: Authority,
+    auth_cert: x509.Certificate,
+    card_key: rsa.RSAPrivateKey,
+    other_key: rsa.RSAPrivateKey,
+    clock: FixedClock,
+) -> None:
+    v = in_process_validator(authority)
+    first = v.validate(der(auth_cert), at=clock.now(), purpose="auth")
+    again = v.validate(der(auth_cert), at=clock.now() + timedelta(seconds=1), purpose="auth")
+    assert first.ok and again.ok
+    assert again.certificate is first.certificate  # the kept check: no second parse or RSA verification
+    late = v.validate(der(auth_cert), at=auth_cert.not_valid_after_utc + timedelta(seconds=1), purpose="auth")
+    assert late.reason is FailureReason.EXPIRED and late.certificate is first.certificate
+    for _ in range(2):  # the other purpose is its own entry, and its answer is the same every time
+        assert v.validate(der(auth_cert), at=clock.now(), purpose="sign").reason is FailureReason.WRONG_KEY_USAGE
+    # a certificate the CA did not sign is never kept: checked (and refused) from scratch each time
+    fake = der(forge(issuer=ca_name(CertKind.AUTH), signing_key=other_key, public_key=card_key.public_key()))
+    one, two = (v.validate(fake, at=clock.now(), purpose="auth") for _ in range(2))
+    assert one.reason is two.reason is FailureReason.BAD_SIGNATURE
+    assert one.certificate is not two.certificate
+
+
 def test_key_usage_and_policy(
     authority: Authority,
     jpki_keys: Path,

@@ -166,10 +166,11 @@ def drive_kiosks(
     readers: list[InProcessReader],
     seconds: float,
     out: Path,
-    server_pids: list[int] | None = None,
+    server_pids: dict[str, list[int]] | None = None,
 ) -> tuple[list[KioskStats], float, dict[str, float]]:
     """Runs one thread per kiosk for `seconds`; returns the per-kiosk stats, the measured window and the CPU
-    seconds used in it (this process; and the server processes, when given)."""
+    seconds used in it: this process, and with `server_pids` (role → pids) the servers together and each role
+    (`server:center`, `server:issuer`, `server:jpki`)."""
     start, stop = threading.Event(), threading.Event()
     stats = [KioskStats() for _ in clients]
     errors: list[BaseException] = []
@@ -181,17 +182,20 @@ def drive_kiosks(
     ]
     for t in threads:
         t.start()
-    servers = server_pids or []
-    cpu0, server0 = time.process_time(), sum(process_cpu_seconds(p) for p in servers)
+    roles = server_pids or {}
+
+    def server_cpu() -> dict[str, float]:
+        return {role: sum(process_cpu_seconds(p) for p in pids) for role, pids in roles.items()}
+
+    cpu0, server0 = time.process_time(), server_cpu()
     t0 = time.perf_counter()
     start.set()
     time.sleep(seconds)
     stop.set()
     window = time.perf_counter() - t0
-    cpu = {
-        "this_process": time.process_time() - cpu0,
-        "servers": sum(process_cpu_seconds(p) for p in servers) - server0,
-    }
+    this_process, server1 = time.process_time() - cpu0, server_cpu()
+    by_role = {f"server:{role}": server1[role] - server0[role] for role in roles}
+    cpu = {"this_process": this_process, "servers": sum(by_role.values()), **by_role}
     for t in threads:
         t.join(timeout=120)
     if errors:
@@ -230,7 +234,19 @@ def summarise(stats: list[KioskStats], window: float, cpu: dict[str, float] | No
         # CPU per completed issuance: robust to a shared machine, unlike the rate. In-process, "this process"
         # is everything (kiosks, center, issuer, authority); with --processes it is the kiosks (load
         # generator) and "servers" the center, issuer and jpki processes.
-        "cpu_ms_per_issuance": {k: round(v * 1000 / completed, 2) for k, v in (cpu or {}).items()} if completed else {},
+        "cpu_ms_per_issuance": {
+            k: round(v * 1000 / completed, 2) for k, v in (cpu or {}).items() if not k.startswith("server:")
+        }
+        if completed
+        else {},
+        # "servers" split by role (center, issuer, jpki): which server process the CPU went to
+        "server_cpu_ms_per_issuance": {
+            k.removeprefix("server:"): round(v * 1000 / completed, 2)
+            for k, v in (cpu or {}).items()
+            if k.startswith("server:")
+        }
+        if completed
+        else {},
     }
 
 
@@ -320,8 +336,11 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], verify: Any) -> None:
 
 
 @contextmanager
-def serve_processes(world: BenchWorld, processes: int, database_url: str) -> Iterator[tuple[list[str], list[int]]]:
-    """Starts jpki once and P issuer + P center processes; yields the P center URLs and every server's pid."""
+def serve_processes(
+    world: BenchWorld, processes: int, database_url: str
+) -> Iterator[tuple[list[str], dict[str, list[int]]]]:
+    """Starts jpki once and P issuer + P center processes; yields the P center URLs and the servers' pids by
+    role (`jpki`, `issuer`, `center`)."""
     from kofu.issuer.pki import ensure_center_api_cert, ensure_pki
 
     keys = world.container.settings.keys_dir
@@ -354,7 +373,10 @@ def serve_processes(world: BenchWorld, processes: int, database_url: str) -> Ite
             _wait_healthy(f"{issuer_url}/healthz", issuer, mtls)
             _wait_healthy(f"{center_url}/healthz", center, ssl.create_default_context(cafile=str(files.ca_cert)))
             centers.append(center_url)
-        yield centers, [p.pid for p in procs]
+        roles: dict[str, list[int]] = {}
+        for p in procs:
+            roles.setdefault(str(p.args[2]), []).append(p.pid)  # type: ignore[index]
+        yield centers, roles
     finally:
         stop_processes(procs)
 
@@ -406,6 +428,8 @@ def run_e2e(
                 assert url is not None
                 with serve_processes(world, processes, url) as (centers, pids):
                     ca = str(world.container.settings.keys_dir / "mtls" / "ca.pem")
+                    for center_url in centers:
+                        _warm_up(world, out, center_url, ca)
                     clients = [
                         CenterClient(centers[i % len(centers)], kid, secret, verify=ca)
                         for i, (kid, secret) in enumerate(world.kiosks.items())
@@ -414,7 +438,7 @@ def run_e2e(
             else:
                 with in_process_clients(world) as clients:
                     stats, window, cpu = drive_kiosks(clients, readers, seconds, out)
-                del cpu["servers"]
+                del cpu["servers"]  # (no server roles either)
             doc = summarise(stats, window, cpu)
             floor = measure_floor(world, floor_seconds)
             doc = {
@@ -454,15 +478,21 @@ def _database(processes: int, database_url: str | None) -> Iterator[str | None]:
         yield database_url  # None: SQLite in the bench's own KOFU_HOME
 
 
-def _warm_up(world: BenchWorld, out: Path) -> None:
-    """One customer per certificate type in this process (fonts, keys, caches), not counted."""
-    from kofu.center.api import create_app
-    from kofu.web import center_service
-
-    app = create_app(center_service(world.container))
+def _warm_up(world: BenchWorld, out: Path, center_url: str | None = None, ca: str | None = None) -> None:
+    """One customer per certificate type, not counted: in this process (fonts, keys, caches), or with
+    `center_url` through that center and its issuer — each server process builds its own caches (the
+    renderer's font glyphs and static layers, the keys, the TLS connections) on its first requests, and
+    that one-off cost must not land in the measured window."""
     kid, secret = next(iter(world.kiosks.items()))
     reader = _readers(world, 1)[0]
-    with CenterClient.in_process(app, kid, secret) as client:
+    if center_url is None:
+        from kofu.center.api import create_app
+        from kofu.web import center_service
+
+        client = CenterClient.in_process(create_app(center_service(world.container)), kid, secret)
+    else:
+        client = CenterClient(center_url, kid, secret, verify=ca or True)
+    with client:
         kiosk = Kiosk(client, Devices(CardSlot(), CoinVendor(FLOAT), Printer(out), Speaker(), ReceiptPrinter(out)))
         for ctype, kind, items in MIX:
             result = kiosk.run(Script(card=reader, pins=[PIN], type=ctype, kind=kind, items=items, coins=[500]))

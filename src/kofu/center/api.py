@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_jsonable_python
 
 from kofu.center.protocol import (
@@ -33,7 +33,7 @@ from kofu.center.protocol import (
     PrintResultBody,
     SessionOpened,
 )
-from kofu.center.service import CenterError, CenterService, Kiosk
+from kofu.center.service import CenterError, CenterService, IdempotencyConflict, Kiosk, Replay
 from kofu.common.errors import KofuError
 from kofu.ops import instrument
 
@@ -67,8 +67,20 @@ def _status_of(exc: KofuError) -> int:
     return {"not-found": 404, "conflict": 409, "order-state": 409}.get(exc.code, 400)
 
 
+def _json(content: Any) -> str:
+    """The JSON text JSONResponse would send (compact, UTF-8): stored answers replay byte for byte."""
+    return json.dumps(to_jsonable_python(content), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _stored(status: int, body: str, *, replayed: bool) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return Response(body.encode(), status_code=status, media_type="application/json", headers=headers)
+
+
 class Idempotent:
-    """Runs a POST once per (kiosk, Idempotency-Key); stores its answer unless it carries a document."""
+    """Runs a POST once per (kiosk, Idempotency-Key); stores its answer unless it carries a document. The
+    key's row is written by the step's own transactions (`CenterService.idempotent`): a repeat with the same
+    body gets the stored answer, another body or a repeat while the first still runs gets 409."""
 
     def __init__(self, service: CenterService, kiosk: Kiosk, key: str, request_sha256: str) -> None:
         self.service = service
@@ -76,24 +88,29 @@ class Idempotent:
         self.key = key
         self.request_sha256 = request_sha256
 
-    def run(self, fn: Callable[[], object], *, store: bool = True) -> JSONResponse:
-        stored = self.service.idempotency_begin(self.kiosk.kiosk_id, self.key, self.request_sha256)
-        if stored is not None:
-            status, body = stored
-            return JSONResponse(json.loads(body), status_code=status, headers={"Idempotent-Replayed": "true"})
+    def run(self, fn: Callable[[], object], *, store: bool = True) -> Response:
+        idem = self.service.idempotent(self.kiosk.kiosk_id, self.key, self.request_sha256, store=store, render=_json)
         try:
-            content: Any = to_jsonable_python(fn())
-            status = 200
-        except KofuError as exc:
-            content, status = error_body(exc), _status_of(exc)
+            try:
+                with idem:
+                    result = fn()
+                idem.finish_ok(result)
+            except KofuError as exc:
+                if isinstance(exc, IdempotencyConflict):
+                    raise
+                body = _json(error_body(exc))
+                idem.finish_error(_status_of(exc), body)
+                return _stored(_status_of(exc), body, replayed=False)
+        except Replay as replay:
+            return _stored(replay.status, replay.response, replayed=True)
+        except IdempotencyConflict as exc:
+            return JSONResponse(error_body(exc), status_code=exc.status)
         except BaseException:
-            self.service.idempotency_abort(self.kiosk.kiosk_id, self.key)
+            idem.abort()
             raise
-        keep = store or status >= 400
-        self.service.idempotency_finish(
-            self.kiosk.kiosk_id, self.key, status, json.dumps(content, ensure_ascii=False) if keep else None
-        )
-        return JSONResponse(content, status_code=status)
+        if idem.rendered is not None:
+            return _stored(200, idem.rendered, replayed=False)
+        return JSONResponse(to_jsonable_python(result), status_code=200)
 
 
 def create_router(service: CenterService) -> APIRouter:
@@ -128,7 +145,7 @@ def create_router(service: CenterService) -> APIRouter:
         return JSONResponse({"status": "ok"})
 
     @router.post("/v1/sessions", response_model=SessionOpened, responses=ERRORS, tags=["sessions"])
-    def open_session(k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> JSONResponse:
+    def open_session(k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> Response:
         """Opens a session and hands out the nonce the card must sign (see `challenge_bytes`)."""
         return idem.run(lambda: service.open_session(k))
 
@@ -137,7 +154,7 @@ def create_router(service: CenterService) -> APIRouter:
     )
     def authenticate(
         session_id: str, body: AuthenticateBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
-    ) -> JSONResponse:
+    ) -> Response:
         """Validates the card (JPKI certificate + signature over the challenge, or card-app user id), routes
         to the resident's municipality and answers its menu. A card-app session is provisional (menu only)
         until `card-app-proof`."""
@@ -148,7 +165,7 @@ def create_router(service: CenterService) -> APIRouter:
     )
     def card_app_proof(
         session_id: str, body: CardAppProofBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
-    ) -> JSONResponse:
+    ) -> Response:
         """Card-app method, after the card-AP PIN: the card AP's signature over the session's challenge. Checked
         against the key registered at the window; once per session; orders need it."""
         return idem.run(lambda: service.prove_card_app(k, session_id, body))
@@ -160,17 +177,17 @@ def create_router(service: CenterService) -> APIRouter:
     @router.post("/v1/sessions/{session_id}/orders", response_model=OrderQuoted, responses=ERRORS, tags=["orders"])
     def create_order(
         session_id: str, body: OrderBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
-    ) -> JSONResponse:
+    ) -> Response:
         return idem.run(lambda: service.create_order(k, session_id, body))
 
     @router.post("/v1/orders/{order_id}/payments", response_model=PaymentState, responses=ERRORS, tags=["orders"])
     def pay(
         order_id: str, body: PaymentBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
-    ) -> JSONResponse:
+    ) -> Response:
         return idem.run(lambda: service.pay(k, order_id, {str(d): n for d, n in body.coins.items()}))
 
     @router.post("/v1/orders/{order_id}/documents", response_model=Delivery, responses=ERRORS, tags=["orders"])
-    def documents(order_id: str, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> JSONResponse:
+    def documents(order_id: str, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> Response:
         """Issues the paid order. The answer carries the PDF and is never stored: a retry re-issues, and the
         issuer voids the order's earlier document, so only the latest job is live."""
         return idem.run(lambda: service.documents(k, order_id), store=False)
@@ -178,11 +195,11 @@ def create_router(service: CenterService) -> APIRouter:
     @router.post("/v1/orders/{order_id}/print-result", response_model=OrderOutcome, responses=ERRORS, tags=["orders"])
     def print_result(
         order_id: str, body: PrintResultBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
-    ) -> JSONResponse:
+    ) -> Response:
         return idem.run(lambda: service.print_result(k, order_id, body.job_id, body.ok, body.error))
 
     @router.post("/v1/orders/{order_id}/cancel", response_model=OrderOutcome, responses=ERRORS, tags=["orders"])
-    def cancel(order_id: str, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> JSONResponse:
+    def cancel(order_id: str, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> Response:
         return idem.run(lambda: service.cancel(k, order_id))
 
     return router

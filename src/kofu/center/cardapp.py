@@ -58,6 +58,12 @@ SIGNATURE_INVALID = (
     "The card could not be confirmed (its signature does not match). Please start again and place the card.",
     "カードを確認できませんでした（署名が一致しません）。最初からやり直してカードを置いてください。",
 )
+NOT_REGISTERED = (
+    422,
+    "card-not-registered",
+    "This card is not registered with any participating municipality.",
+    "このカードはコンビニ交付に対応した市区町村に登録されていません。",
+)
 KEY_MISSING = (
     422,
     "card-app-key-missing",

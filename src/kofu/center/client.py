@@ -35,7 +35,7 @@ from kofu.center.protocol import (
     b64,
 )
 from kofu.common.errors import KofuError
-from kofu.ops import REQUEST_ID_HEADER, new_request_id, valid_request_id
+from kofu.ops import CLIENT_KEEP_ALIVE_SECONDS, REQUEST_ID_HEADER, new_request_id, valid_request_id
 
 T = TypeVar("T")
 
@@ -78,6 +78,8 @@ class CenterClient:
                 verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
                 transport=transport,
                 timeout=timeout,
+                # the connection (and its TLS session) outlives a pause between customers
+                limits=httpx.Limits(keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS),
             )
 
     @classmethod

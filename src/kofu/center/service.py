@@ -16,7 +16,11 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -26,7 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sqlalchemy import Connection, Engine, RowMapping, delete, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from kofu.center import cardapp, model
 from kofu.center.gateway import IssuedDocument, IssuerGateway
@@ -155,6 +159,9 @@ class CenterSettings:
     session_idle: timedelta = timedelta(minutes=10)
     order_timeout: timedelta = timedelta(minutes=5)
     idempotency_keep: timedelta = timedelta(days=1)
+    # how long a verified kiosk credential is trusted without reading the database again; deactivating a
+    # kiosk takes effect at once in the process that does it, within this time in the other processes
+    kiosk_cache_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,7 @@ class _Closing:
     number: int | None
     reason: str
     by_order: bool = False
+    kiosk_id: str | None = None  # the order's kiosk: its audit chain
 
 
 def menu_view(menu: Menu) -> MenuView:
@@ -232,6 +240,15 @@ class CenterService:
         self.validator = validator
         self.clock = clock
         self.settings = settings or CenterSettings()
+        # kiosk id → (SHA-256 of its secret, the kiosk, monotonic expiry): active kiosks only
+        self._kiosk_cache: dict[str, tuple[str, Kiosk, float]] = {}
+        self._kiosk_cache_lock = threading.Lock()
+        self._kiosk_cache_generation = 0  # bumped by every change: a read older than a change is not cached
+
+    def _forget_kiosk(self, kiosk_id: str) -> None:
+        with self._kiosk_cache_lock:
+            self._kiosk_cache.pop(kiosk_id, None)
+            self._kiosk_cache_generation += 1
 
     # ---- stores and kiosks ----
 
@@ -260,6 +277,7 @@ class CenterService:
                 )
             )
             audit(conn).append("kiosk.registered", now, kiosk=kiosk_id, store=store_id)
+        self._forget_kiosk(kiosk_id)
         return secret
 
     def set_kiosk_active(self, kiosk_id: str, active: bool) -> None:
@@ -269,6 +287,7 @@ class CenterService:
             if done.rowcount == 0:
                 raise _err(404, "unknown-kiosk", f"no kiosk {kiosk_id}", f"端末 {kiosk_id} は登録されていません。")
             audit(conn).append("kiosk.activated" if active else "kiosk.deactivated", now, kiosk=kiosk_id)
+        self._forget_kiosk(kiosk_id)
 
     def list_stores(self) -> list[StoreInfo]:
         with self.engine.connect() as conn:
@@ -284,8 +303,18 @@ class CenterService:
             ]
 
     def authenticate_kiosk(self, kiosk_id: str | None, secret: str | None) -> Kiosk:
+        """The kiosk whose credential this is. A verified credential of an active kiosk is remembered for
+        `kiosk_cache_seconds` (its hash, never the secret): the next calls compare against it without a
+        database read; a wrong secret is still refused, and only a correct one is ever remembered."""
         if not kiosk_id or not secret:
             raise unauthorized()
+        digest = _sha256(secret)
+        cached = self._kiosk_cache.get(kiosk_id)
+        if cached is not None and cached[2] > time.monotonic():
+            if not hmac.compare_digest(cached[0], digest):
+                raise unauthorized()
+            return cached[1]
+        generation = self._kiosk_cache_generation
         with self.engine.connect() as conn:
             row = (
                 conn.execute(
@@ -297,9 +326,15 @@ class CenterService:
                 .first()
             )
         expected = row["secret_sha256"] if row is not None else _sha256("")
-        if not hmac.compare_digest(expected, _sha256(secret)) or row is None or not row["active"]:
+        if not hmac.compare_digest(expected, digest) or row is None or not row["active"]:
             raise unauthorized()
-        return Kiosk(row["kiosk_id"], row["store_id"], row["chain"], row["municipality"])
+        kiosk = Kiosk(row["kiosk_id"], row["store_id"], row["chain"], row["municipality"])
+        if self.settings.kiosk_cache_seconds > 0:
+            with self._kiosk_cache_lock:
+                if generation == self._kiosk_cache_generation:
+                    expiry = time.monotonic() + self.settings.kiosk_cache_seconds
+                    self._kiosk_cache[kiosk_id] = (expected, kiosk, expiry)
+        return kiosk
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -311,38 +346,30 @@ class CenterService:
         now = self.clock.now()
         sid = new_id()
         nonce = b64(secrets.token_bytes(32))
-        with self.engine.begin() as conn:
+        opened = SessionOpened(sid, nonce, now + self.settings.session_idle)
+        with self._tx() as conn:
             conn.execute(
                 insert(sessions).values(
                     session_id=sid, kiosk_id=kiosk.kiosk_id, status="open", created_at=now, last_seen_at=now
                 )
             )
             conn.execute(insert(nonces).values(nonce=nonce, session_id=sid, issued_at=now))
-            audit(conn).append("session.opened", now, session=sid, kiosk=kiosk.kiosk_id, store=kiosk.store_id)
-        return SessionOpened(sid, nonce, now + self.settings.session_idle)
+            audit(conn, kiosk.kiosk_id).append(
+                "session.opened", now, session=sid, kiosk=kiosk.kiosk_id, store=kiosk.store_id
+            )
+            self._answer(opened)
+        return opened
 
     def authenticate(self, kiosk: Kiosk, session_id: str, body: AuthenticateBody) -> Authenticated:
         now = self.clock.now()
-        # 1. consume the nonce (committed even when the authentication then fails: one try per nonce)
-        with self.engine.begin() as conn:
-            session = self._session(conn, kiosk, session_id, now, lock=True)
-            nonce_row = conn.execute(_lock(select(nonces).where(nonces.c.session_id == session_id))).mappings().first()
-            if session["status"] != "open" or nonce_row is None or nonce_row["used_at"] is not None:
-                audit(conn).append(
-                    "session.replay", now, session=session_id, kiosk=kiosk.kiosk_id, store=kiosk.store_id
-                )
-                replay = True
-            else:
-                replay = False
-                conn.execute(update(nonces).where(nonces.c.nonce == nonce_row["nonce"]).values(used_at=now))
-                conn.execute(update(sessions).where(sessions.c.session_id == session_id).values(last_seen_at=now))
-        if replay or nonce_row is None:
-            raise _err(
-                409,
-                "nonce-used",
-                "This session's challenge was already used; start again with a new session.",
-                "この認証要求は使用済みです。最初からやり直してください。",
-            )
+        # 1. the session's challenge, read: it is consumed with the outcome, in the one transaction that
+        # records it (whether the card is accepted or refused: one try per nonce)
+        with self.engine.connect() as conn:
+            session = self._session(conn, kiosk, session_id, now, lock=False)
+            nonce_row = conn.execute(select(nonces).where(nonces.c.session_id == session_id)).mappings().first()
+        if session["status"] != "open" or nonce_row is None or nonce_row["used_at"] is not None:
+            self._record_session(session_id, "replay", now, kiosk)  # raises 409 nonce-used
+        assert nonce_row is not None
         nonce = str(nonce_row["nonce"])
 
         # 2. who is this card?
@@ -379,11 +406,13 @@ class CenterService:
         except Exception as exc:
             self._record_session(session_id, "refused", now, kiosk, code="issuer-unavailable", cert_serial=cert_serial)
             raise issuer_unavailable(exc) from exc
+        result = Authenticated(link.tenant, menu.municipality, menu_view(menu))
         self._record_session(
             session_id,
             cardapp.PROVISIONAL if body.method == "card-app" else "authenticated",  # card-app: see prove_card_app
             now,
             kiosk,
+            answer=result,
             method=body.method,
             tenant=link.tenant,
             municipality=menu.municipality,
@@ -391,7 +420,7 @@ class CenterService:
             cert_serial=cert_serial,
             card_app_user_id=user_id,
         )
-        return Authenticated(link.tenant, menu.municipality, menu_view(menu))
+        return result
 
     def _check_card(self, kiosk: Kiosk, session_id: str, nonce: str, body: AuthenticateBody, now: datetime) -> str:
         try:
@@ -422,50 +451,64 @@ class CenterService:
         """Card-app method, after the PIN: the card AP's signature over the session's challenge, checked
         against the card link's registered key, turns the provisional session authenticated (once)."""
         now = self.clock.now()
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             s = self._session(conn, kiosk, session_id, now, lock=False)
             nonce_row = conn.execute(select(nonces.c.nonce).where(nonces.c.session_id == session_id)).first()
         if s["method"] != "card-app":
             raise _err(*cardapp.NOT_CARD_APP)
         if s["status"] != cardapp.PROVISIONAL or nonce_row is None:  # proven, refused or expired: no second try
-            self._audit_session("session.replay", now, kiosk, session_id)
-            raise _err(*cardapp.PROOF_USED)
+            self._card_app_outcome(kiosk, session_id, now, None)
+        assert nonce_row is not None
         try:
             signature = unb64(body.signature)
         except ValueError:
             raise _err(400, "invalid-request", "signature must be base64", "署名の形式が不正です。") from None
         link = self._call(lambda: self.gateway.identify(card_app_user_id=s["card_app_user_id"]))
         if link is None or (link.tenant, link.resident_id) != (s["tenant"], s["resident_id"]):
-            self._record_session(session_id, "refused", now, kiosk, code="card-not-registered")
-            raise _err(
-                422,
-                "card-not-registered",
-                "This card is not registered with any participating municipality.",
-                "このカードはコンビニ交付に対応した市区町村に登録されていません。",
-            )
+            self._card_app_outcome(kiosk, session_id, now, "refused", cardapp.NOT_REGISTERED)
+        assert link is not None
         if link.card_app_public_key is None:
-            self._record_session(session_id, "refused", now, kiosk, code=cardapp.KEY_MISSING[1])
-            raise _err(*cardapp.KEY_MISSING)
+            self._card_app_outcome(kiosk, session_id, now, "refused", cardapp.KEY_MISSING)
+        assert link.card_app_public_key is not None
         challenge = challenge_bytes(session_id, kiosk.kiosk_id, str(nonce_row[0]))
-        ok = cardapp.card_app_signature_ok(link.card_app_public_key, signature, challenge)
-        with self.engine.begin() as conn:  # one proof per session: decided under the session's row lock
+        if not cardapp.card_app_signature_ok(link.card_app_public_key, signature, challenge):
+            self._card_app_outcome(kiosk, session_id, now, "refused", cardapp.SIGNATURE_INVALID)
+        menu = self._call(
+            lambda: self.gateway.menu(
+                s["tenant"], s["resident_id"], at=now, cert_serial=None, card_app_user_id=s["card_app_user_id"]
+            )
+        )
+        view = menu_view(menu)
+        self._card_app_outcome(kiosk, session_id, now, "authenticated", answer=view)
+        return view
+
+    def _card_app_outcome(
+        self,
+        kiosk: Kiosk,
+        session_id: str,
+        now: datetime,
+        status: str | None,
+        refusal: tuple[int, str, str, str] | None = None,
+        *,
+        answer: object = None,
+    ) -> None:
+        """Records the card-app proof's outcome (`status`; None: a replay) under the session's row lock, so a
+        session is proven or refused once; then raises the refusal (a later proof: 409 card-app-proof-used)."""
+        replay = False
+        outcome: str | None
+        with self._tx() as conn:
             s = self._session(conn, kiosk, session_id, now, lock=True)
-            if s["status"] != cardapp.PROVISIONAL:
+            if status is None or s["status"] != cardapp.PROVISIONAL:
                 replay = True
-            else:
-                replay = False
-                conn.execute(
-                    update(sessions)
-                    .where(sessions.c.session_id == session_id)
-                    .values(status="authenticated" if ok else "refused", last_seen_at=now)
-                )
-            if replay:
                 kind, outcome = "session.replay", cardapp.PROOF_USED[1]
-            elif ok:
-                kind, outcome = "session.authenticated", None
             else:
-                kind, outcome = "session.refused", cardapp.SIGNATURE_INVALID[1]
-            audit(conn).append(
+                if answer is not None:
+                    self._answer(answer)
+                conn.execute(
+                    update(sessions).where(sessions.c.session_id == session_id).values(status=status, last_seen_at=now)
+                )
+                kind, outcome = f"session.{status}", (refusal[1] if refusal is not None else None)
+            audit(conn, kiosk.kiosk_id).append(
                 kind,
                 now,
                 session=session_id,
@@ -477,34 +520,71 @@ class CenterService:
             )
         if replay:
             raise _err(*cardapp.PROOF_USED)
-        if not ok:
-            raise _err(*cardapp.SIGNATURE_INVALID)
-        return self.menu(kiosk, session_id)
+        if refusal is not None:
+            raise _err(*refusal)
 
-    def _audit_session(self, kind: str, now: datetime, kiosk: Kiosk, session_id: str) -> None:
-        with self.engine.begin() as conn:
-            audit(conn).append(kind, now, session=session_id, kiosk=kiosk.kiosk_id, store=kiosk.store_id)
-
-    def _record_session(self, session_id: str, status: str, now: datetime, kiosk: Kiosk, **values: Any) -> None:
+    def _record_session(
+        self, session_id: str, status: str, now: datetime, kiosk: Kiosk, *, answer: object = None, **values: Any
+    ) -> None:
+        """Consumes the session's nonce and records the outcome of its one authentication (`authenticated`,
+        `refused`) in one transaction, with `answer` for the Idempotency-Key. If the nonce is already used
+        (a replay, or a concurrent attempt that committed first) it records `session.replay` and raises 409."""
         code = values.pop("code", None)
-        with self.engine.begin() as conn:
-            fields = {k: v for k, v in values.items() if k != "method" or v is not None}
-            conn.execute(
-                update(sessions)
-                .where(sessions.c.session_id == session_id)
-                .values(status=status, last_seen_at=now, **fields)
+        replay = False
+        with self._tx() as conn:
+            session = self._session(conn, kiosk, session_id, now, lock=True)
+            nonce_row = conn.execute(_lock(select(nonces).where(nonces.c.session_id == session_id))).mappings().first()
+            if (
+                status == "replay"
+                or session["status"] != "open"
+                or nonce_row is None
+                or nonce_row["used_at"] is not None
+            ):
+                audit(conn, kiosk.kiosk_id).append(
+                    "session.replay", now, session=session_id, kiosk=kiosk.kiosk_id, store=kiosk.store_id
+                )
+                replay = True
+            else:
+                conn.execute(update(nonces).where(nonces.c.nonce == nonce_row["nonce"]).values(used_at=now))
+                self._record_outcome(conn, session_id, status, now, kiosk, code, values, answer)
+        if replay:
+            raise _err(
+                409,
+                "nonce-used",
+                "This session's challenge was already used; start again with a new session.",
+                "この認証要求は使用済みです。最初からやり直してください。",
             )
-            audit(conn).append(
-                f"session.{status}",
-                now,
-                session=session_id,
-                kiosk=kiosk.kiosk_id,
-                store=kiosk.store_id,
-                tenant=values.get("tenant"),
-                cert_serial=values.get("cert_serial"),
-                method=values.get("method"),
-                outcome=code,
-            )
+
+    def _record_outcome(
+        self,
+        conn: Connection,
+        session_id: str,
+        status: str,
+        now: datetime,
+        kiosk: Kiosk,
+        code: str | None,
+        values: dict[str, Any],
+        answer: object,
+    ) -> None:
+        if answer is not None:
+            self._answer(answer)
+        fields = {k: v for k, v in values.items() if k != "method" or v is not None}
+        conn.execute(
+            update(sessions)
+            .where(sessions.c.session_id == session_id)
+            .values(status=status, last_seen_at=now, **fields)
+        )
+        audit(conn, kiosk.kiosk_id).append(
+            f"session.{status}",
+            now,
+            session=session_id,
+            kiosk=kiosk.kiosk_id,
+            store=kiosk.store_id,
+            tenant=values.get("tenant"),
+            cert_serial=values.get("cert_serial"),
+            method=values.get("method"),
+            outcome=code,
+        )
 
     def _session(self, conn: Connection, kiosk: Kiosk, session_id: str, now: datetime, *, lock: bool) -> RowMapping:
         stmt = select(sessions).where(sessions.c.session_id == session_id)
@@ -524,27 +604,40 @@ class CenterService:
             )
         return row
 
-    def _authenticated_session(self, kiosk: Kiosk, session_id: str, *, provisional: bool = False) -> RowMapping:
-        """The session, authenticated (or with `provisional`, also a card-app session whose card is unproven)."""
+    def _authenticated_session(
+        self, kiosk: Kiosk, session_id: str, *, touch: bool = True, provisional: bool = False
+    ) -> RowMapping:
+        """The session, authenticated and not expired (an expired one is closed: 410). `touch` marks it
+        seen in a writer transaction; without, it is only read (the caller's writer touches it later).
+        `provisional`: a card-app session whose card has not proven itself yet is good enough (the menu)."""
         now = self.clock.now()
         try:
+            if not touch:
+                with self.engine.connect() as conn:
+                    return self._authenticated_row(conn, kiosk, session_id, now, lock=False, provisional=provisional)
             with self.engine.begin() as conn:
-                row = self._session(conn, kiosk, session_id, now, lock=True)
-                if row["status"] == cardapp.PROVISIONAL and not provisional:
-                    raise _err(*cardapp.PROOF_REQUIRED)
-                if row["status"] not in ("authenticated", cardapp.PROVISIONAL):
-                    raise _err(
-                        409,
-                        "not-authenticated",
-                        "The card has not been authenticated in this session.",
-                        "カードの認証が済んでいません。",
-                    )
+                row = self._authenticated_row(conn, kiosk, session_id, now, lock=True, provisional=provisional)
                 conn.execute(update(sessions).where(sessions.c.session_id == session_id).values(last_seen_at=now))
                 return row
         except CenterError as exc:
             if exc.status == 410:
                 self.expire(now, session_id=session_id)
             raise
+
+    def _authenticated_row(
+        self, conn: Connection, kiosk: Kiosk, session_id: str, now: datetime, *, lock: bool, provisional: bool = False
+    ) -> RowMapping:
+        row = self._session(conn, kiosk, session_id, now, lock=lock)
+        if row["status"] == cardapp.PROVISIONAL and not provisional:
+            raise _err(*cardapp.PROOF_REQUIRED)
+        if row["status"] not in ("authenticated", cardapp.PROVISIONAL):
+            raise _err(
+                409,
+                "not-authenticated",
+                "The card has not been authenticated in this session.",
+                "カードの認証が済んでいません。",
+            )
+        return row
 
     def menu(self, kiosk: Kiosk, session_id: str) -> MenuView:
         s = self._authenticated_session(kiosk, session_id, provisional=True)  # card-app: the type precedes the PIN
@@ -562,7 +655,7 @@ class CenterService:
     # ---- orders ----
 
     def create_order(self, kiosk: Kiosk, session_id: str, body: OrderBody) -> OrderQuoted:
-        s = self._authenticated_session(kiosk, session_id)
+        s = self._authenticated_session(kiosk, session_id, touch=False)  # touched with the order's insert
         now = self.clock.now()
         try:
             request = IssueRequest(
@@ -587,8 +680,8 @@ class CenterService:
                 request, at=now, cert_serial=s["cert_serial"], card_app_user_id=s["card_app_user_id"]
             )
         except NotEligible as exc:
-            with self.engine.begin() as conn:
-                audit(conn).append(
+            with self._tx() as conn:
+                audit(conn, kiosk.kiosk_id).append(
                     "order.refused",
                     now,
                     session=session_id,
@@ -606,7 +699,11 @@ class CenterService:
             raise issuer_unavailable(exc) from exc
         oid = new_id()
         total = quote.fee_each * quote.copies
-        with self.engine.begin() as conn:
+        quoted = OrderQuoted(oid, OrderStatus.QUOTED.value, quote.fee_each, total, quote.copies)
+        with self._tx() as conn:
+            # the session again, under its lock: it may have expired or been used up while quoting
+            self._authenticated_row(conn, kiosk, session_id, now, lock=True)
+            conn.execute(update(sessions).where(sessions.c.session_id == session_id).values(last_seen_at=now))
             conn.execute(
                 insert(orders).values(
                     order_id=oid,
@@ -634,7 +731,7 @@ class CenterService:
                     updated_at=now,
                 )
             )
-            audit(conn).append(
+            audit(conn, kiosk.kiosk_id).append(
                 "order.quoted",
                 now,
                 order=oid,
@@ -648,7 +745,8 @@ class CenterService:
                 fee_each=quote.fee_each,
                 total=total,
             )
-        return OrderQuoted(oid, OrderStatus.QUOTED.value, quote.fee_each, total, quote.copies)
+            self._answer(quoted)
+        return quoted
 
     def pay(self, kiosk: Kiosk, order_id: str, coins: dict[str, int]) -> PaymentState:
         parsed = model.parse_coins(coins)
@@ -676,7 +774,7 @@ class CenterService:
                 .where(orders.c.order_id == order_id)
                 .values(paid=paid, status=new_status.value, updated_at=now)
             )
-            audit(conn).append(
+            audit(conn, kiosk.kiosk_id).append(
                 "payment.in",
                 now,
                 order=order_id,
@@ -687,7 +785,9 @@ class CenterService:
                 total=int(o["total"]),
                 outcome=new_status.value,
             )
-            return PaymentState(order_id, paid, int(o["total"]), model.due(int(o["total"]), paid), new_status.value)
+            state = PaymentState(order_id, paid, int(o["total"]), model.due(int(o["total"]), paid), new_status.value)
+            self._answer(state)
+            return state
 
         state = self._order_action(kiosk, order_id, act)
         fault_point("center", "after-payment")
@@ -750,11 +850,12 @@ class CenterService:
         now = self.clock.now()
         job_id = new_id()
         late: _Closing | None = None
-        with self.engine.begin() as conn:
+        delivery: Delivery | None = None
+        with self._tx() as conn:
             o = self._lock_order(conn, order_id)
             if o["status"] != OrderStatus.ISSUING.value:  # closed meanwhile (timeout, cancel): void at once
-                late = _Closing(order_id, doc.tenant, doc.number, "late-delivery")
-                audit(conn).append(
+                late = _Closing(order_id, doc.tenant, doc.number, "late-delivery", kiosk_id=kiosk.kiosk_id)
+                audit(conn, kiosk.kiosk_id).append(
                     "order.late-delivery",
                     now,
                     order=order_id,
@@ -775,7 +876,7 @@ class CenterService:
                         updated_at=now,
                     )
                 )
-                audit(conn).append(
+                audit(conn, kiosk.kiosk_id).append(
                     "order.delivered",
                     now,
                     order=order_id,
@@ -790,20 +891,23 @@ class CenterService:
                     total=int(o["total"]),
                     paid=int(o["paid"]),
                 )
-        if late is not None:
-            self._void(late)
+                job = PrintJob(job_id, order_id, o["cert_serial"], doc.pdf_sha256, doc.copies, b64(doc.pdf))
+                delivery = Delivery(order_id, OrderStatus.DELIVERED.value, [job])
+                self._answer(delivery)  # never stored with its document: the row records only that it ran
+        if late is not None or delivery is None:
+            if late is not None:
+                self._void(late)
             raise _err(
                 410,
                 "order-expired",
                 "The order timed out; the payment was refunded.",
                 "時間切れのため注文を取り消し、返金しました。",
             )
-        job = PrintJob(job_id, order_id, o["cert_serial"], doc.pdf_sha256, doc.copies, b64(doc.pdf))
-        return Delivery(order_id, OrderStatus.DELIVERED.value, [job])
+        return delivery
 
     def _close_after_failure(self, kiosk: Kiosk, order_id: str, reason: str, outcome: str) -> None:
         closing: _Closing | None = None
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             o = self._lock_order(conn, order_id)
             if o["status"] == OrderStatus.ISSUING.value:
                 closing = self._close(conn, o, self.clock.now(), reason, outcome=outcome)
@@ -834,7 +938,9 @@ class CenterService:
             if not ok:
                 reason = _reason_code(error, "print-failed")
                 closing = self._close(conn, o, now, "print-failed", outcome=reason)
-                return OrderOutcome(order_id, OrderStatus.REFUNDED.value, refund=int(o["paid"])), closing
+                failed = OrderOutcome(order_id, OrderStatus.REFUNDED.value, refund=int(o["paid"]))
+                self._answer(failed)
+                return failed, closing
             model.transition(status, OrderStatus.COMPLETED)
             change = model.change(int(o["total"]), int(o["paid"]))
             if change:
@@ -853,7 +959,7 @@ class CenterService:
                 .where(orders.c.order_id == order_id)
                 .values(status=OrderStatus.COMPLETED.value, change=change, updated_at=now, closed_at=now)
             )
-            audit(conn).append(
+            audit(conn, kiosk.kiosk_id).append(
                 "order.completed",
                 now,
                 order=order_id,
@@ -882,7 +988,9 @@ class CenterService:
                 issued_at=o["issued_at"],
                 number=number_text(o["tenant"], int(o["number"])),
             )
-            return OrderOutcome(order_id, OrderStatus.COMPLETED.value, change=change, receipt=receipt), None
+            outcome = OrderOutcome(order_id, OrderStatus.COMPLETED.value, change=change, receipt=receipt)
+            self._answer(outcome)
+            return outcome, None
 
         outcome, closing = self._order_action(kiosk, order_id, act)
         if closing is not None:
@@ -905,7 +1013,9 @@ class CenterService:
                 )
             closing = self._close(conn, o, now, "cancelled", outcome="cancelled")
             refund = int(o["paid"])
-            return OrderOutcome(order_id, model.end_without_issuing(refund).value, refund=refund), closing
+            cancelled = OrderOutcome(order_id, model.end_without_issuing(refund).value, refund=refund)
+            self._answer(cancelled)
+            return cancelled, closing
 
         outcome, closing = self._order_action(kiosk, order_id, act)
         if closing is not None:
@@ -925,7 +1035,7 @@ class CenterService:
         is closed (refund, void) and answered with 410."""
         now = self.clock.now()
         expired: _Closing | None = None
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             o = self._lock_order(conn, order_id)
             if o["kiosk_id"] != kiosk.kiosk_id:
                 raise _err(
@@ -977,7 +1087,7 @@ class CenterService:
                 closed_at=now,
             )
         )
-        audit(conn).append(
+        audit(conn, o["kiosk_id"]).append(
             f"order.{status.value}",
             now,
             order=o["order_id"],
@@ -991,7 +1101,7 @@ class CenterService:
             refund=paid,
             outcome=outcome,
         )
-        return _Closing(o["order_id"], o["tenant"], o["number"], reason, by_order=unknown)
+        return _Closing(o["order_id"], o["tenant"], o["number"], reason, by_order=unknown, kiosk_id=o["kiosk_id"])
 
     def _void(self, closing: _Closing) -> None:
         """Voids the order's issuance at the issuer; on failure the order keeps `void_pending` for `expire`."""
@@ -1011,7 +1121,7 @@ class CenterService:
             # by order: one entry per issuance voided, or one without a number (nothing was live there)
             entries: list[tuple[str, int | None]] = [(t, n) for t, n in voided] or [(closing.tenant, closing.number)]
             for tenant, number in entries:
-                audit(conn).append(
+                audit(conn, closing.kiosk_id).append(
                     "order.voided", now, order=closing.order_id, tenant=tenant, number=number, outcome=closing.reason
                 )
 
@@ -1040,15 +1150,15 @@ class CenterService:
             OrderStatus.DELIVERED.value,
         ]
         with self.engine.begin() as conn:
-            q = select(sessions.c.session_id).where(
+            q = select(sessions.c.session_id, sessions.c.kiosk_id).where(
                 sessions.c.status.in_(["open", cardapp.PROVISIONAL, "authenticated"]),
                 sessions.c.last_seen_at <= idle_before,
             )
             if session_id is not None:
                 q = q.where(sessions.c.session_id == session_id)
-            for (sid,) in conn.execute(q).all():
+            for sid, kiosk_id in conn.execute(q).all():
                 conn.execute(update(sessions).where(sessions.c.session_id == sid).values(status="expired"))
-                audit(conn).append("session.expired", now, session=sid)
+                audit(conn, kiosk_id).append("session.expired", now, session=sid)
             expired_sessions = select(sessions.c.session_id).where(sessions.c.status == "expired")
             oq = select(orders.c.order_id).where(
                 orders.c.status.in_(live),
@@ -1070,20 +1180,22 @@ class CenterService:
                 self._void(closing)
         with self.engine.connect() as conn:
             pending = conn.execute(
-                select(orders.c.order_id, orders.c.tenant, orders.c.number, orders.c.close_reason).where(
-                    orders.c.void_pending.is_(True)
-                )
+                select(
+                    orders.c.order_id, orders.c.tenant, orders.c.number, orders.c.close_reason, orders.c.kiosk_id
+                ).where(orders.c.void_pending.is_(True))
             ).all()
-        for oid, tenant, number, reason in pending:
+        for oid, tenant, number, reason, kiosk_id in pending:
             # a refunded order: whatever is still live at the issuer for it goes, known number or not
-            self._void(_Closing(oid, tenant, number, reason or "timeout", by_order=True))
+            self._void(_Closing(oid, tenant, number, reason or "timeout", by_order=True, kiosk_id=kiosk_id))
         return closed
 
     # ---- idempotency ----
 
-    def idempotency_begin(self, kiosk_id: str, key: str, request_sha256: str) -> tuple[int, str] | None:
-        """None: go ahead (the key is now held). Otherwise the stored (status, JSON) to answer again.
-        Same key with another request: 409 `idempotency-key-reused`; still running: 409 `in-progress`."""
+    def idempotent(
+        self, kiosk_id: str, key: str, request_sha256: str, *, store: bool, render: Callable[[object], str]
+    ) -> Idempotency:
+        """The idempotency context of one POST (see `Idempotency`): `with service.idempotent(…) as idem:`
+        around the step. `render` makes the stored JSON of a successful answer (unused when not `store`)."""
         if not key or len(key) > 128:
             raise _err(
                 400,
@@ -1091,53 +1203,75 @@ class CenterService:
                 "An Idempotency-Key header (1–128 characters) is required.",
                 "Idempotency-Key ヘッダが必要です。",
             )
-        now = self.clock.now()
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(idempotency).values(
-                        kiosk_id=kiosk_id, key=key, request_sha256=request_sha256, created_at=now
-                    )
-                )
-            return None
-        except IntegrityError:
-            pass
-        with self.engine.connect() as conn:
-            row = (
-                conn.execute(select(idempotency).where(idempotency.c.kiosk_id == kiosk_id, idempotency.c.key == key))
-                .mappings()
-                .first()
-            )
-        if row is None:
-            return self.idempotency_begin(kiosk_id, key, request_sha256)
-        if row["request_sha256"] != request_sha256:
-            raise _err(
-                409,
-                "idempotency-key-reused",
-                "This Idempotency-Key was used for another request.",
-                "この Idempotency-Key は別の要求に使用済みです。",
-            )
-        if row["status_code"] is None:
-            raise _err(409, "in-progress", "The same request is still being processed.", "同じ要求を処理中です。")
-        if row["response"] is None:
-            return None  # answers that carry a document are never stored: the request runs again
-        return int(row["status_code"]), str(row["response"])
+        return Idempotency(self, kiosk_id, key, request_sha256, store, render)
 
-    def idempotency_finish(self, kiosk_id: str, key: str, status_code: int, response: str | None) -> None:
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """A writer transaction of the running step: `engine.begin()`, and before it commits, the step's
+        idempotency row (held, or with its answer) in the same transaction (see `Idempotency`)."""
         with self.engine.begin() as conn:
-            conn.execute(
-                update(idempotency)
-                .where(idempotency.c.kiosk_id == kiosk_id, idempotency.c.key == key)
-                .values(status_code=status_code, response=response)
-            )
+            yield conn
+            idem = _IDEM.get()
+            if idem is not None and idem.service is self:
+                self._idem_write(conn, idem)
 
-    def idempotency_abort(self, kiosk_id: str, key: str) -> None:
+    def _answer(self, result: object) -> None:
+        """The step's answer, stored by the step transaction that is about to commit."""
+        idem = _IDEM.get()
+        if idem is not None and idem.service is self:
+            idem.answer(200, result)
+
+    def _idem_write(self, conn: Connection, idem: Idempotency) -> None:
+        i = idempotency
+        if not idem.held:
+            status, response = idem.pending if idem.pending else (None, None)
+            values = {
+                "kiosk_id": idem.kiosk_id,
+                "key": idem.key,
+                "request_sha256": idem.request_sha256,
+                "status_code": status,
+                "response": response,
+                "created_at": self.clock.now(),
+            }
+            dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            done = conn.execute(dialect_insert(i).values(**values).on_conflict_do_nothing().returning(i.c.key))
+            if done.first() is None:  # the key is taken: another body, still running, or answered
+                row = self._idem_row(conn, idem)
+                assert row is not None
+                _take_over_or_raise(row, idem)
+                self._idem_update(conn, idem)
+            idem.held = True
+            idem.written = idem.pending is not None
+        elif idem.pending is not None and not idem.written:
+            self._idem_update(conn, idem)
+            idem.written = True
+
+    def _idem_row(self, conn: Connection, idem: Idempotency) -> RowMapping | None:
+        i = idempotency
+        stmt = select(i).where(i.c.kiosk_id == idem.kiosk_id, i.c.key == idem.key)
+        return conn.execute(_lock(stmt)).mappings().first()
+
+    def _idem_update(self, conn: Connection, idem: Idempotency) -> None:
+        status, response = idem.pending if idem.pending else (None, None)
+        i = idempotency
+        conn.execute(
+            update(i)
+            .where(i.c.kiosk_id == idem.kiosk_id, i.c.key == idem.key)
+            .values(status_code=status, response=response)
+        )
+
+    def _idem_store(self, idem: Idempotency) -> None:
+        """Writes `idem.pending` in a transaction of its own."""
+        idem.written = False
         with self.engine.begin() as conn:
-            conn.execute(
-                delete(idempotency).where(
-                    idempotency.c.kiosk_id == kiosk_id, idempotency.c.key == key, idempotency.c.status_code.is_(None)
-                )
-            )
+            self._idem_write(conn, idem)
+
+    def _idem_abort(self, idem: Idempotency) -> None:
+        if not idem.held:
+            return
+        i = idempotency
+        with self.engine.begin() as conn:
+            conn.execute(delete(i).where(i.c.kiosk_id == idem.kiosk_id, i.c.key == idem.key, i.c.status_code.is_(None)))
 
     # ---- audit ----
 
@@ -1172,6 +1306,104 @@ def _gone() -> CenterError:
 
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+# ---- idempotency: the key's row is written by the step's own transactions ----
+
+
+class Replay(Exception):
+    """Not an error: the stored answer of an earlier identical request, to be sent again."""
+
+    def __init__(self, status: int, response: str) -> None:
+        super().__init__(status)
+        self.status = status
+        self.response = response
+
+
+class IdempotencyConflict(CenterError):
+    """The key belongs to another body, or to the same request still running: answered, never stored."""
+
+
+def _take_over_or_raise(row: RowMapping, idem: Idempotency) -> None:
+    """Another request holds the key: 409 if its body differs or it is still running; its stored answer
+    (`Replay`) if it has one; otherwise (an answer that is never stored: documents) this request runs again."""
+    if row["request_sha256"] != idem.request_sha256:
+        raise IdempotencyConflict(
+            409,
+            "idempotency-key-reused",
+            "This Idempotency-Key was used for another request.",
+            "この Idempotency-Key は別の要求に使用済みです。",
+        )
+    if row["status_code"] is None:
+        raise IdempotencyConflict(
+            409, "in-progress", "The same request is still being processed.", "同じ要求を処理中です。"
+        )
+    if row["response"] is not None:
+        raise Replay(int(row["status_code"]), str(row["response"]))
+
+
+class Idempotency:
+    """One POST's (kiosk, Idempotency-Key) while its step runs, written by the step's own transactions.
+
+    The first writer transaction of the step inserts the row — with the answer when it is already known:
+    a one-writer step (open session, authenticate, order, payment, print result, cancel) stores key and
+    answer in the transaction that does the work; documents holds the key as in progress in its claim and
+    its delivery transaction stores the answer. If the key is taken, that transaction rolls back
+    whatever the step did and the request is answered from the row: 409 `idempotency-key-reused` for
+    another body, 409 `in-progress` while the first request runs, or the stored answer (`Replay`). An error
+    answer is stored in a transaction of its own, after the step's transaction rolled back."""
+
+    def __init__(
+        self,
+        service: CenterService,
+        kiosk_id: str,
+        key: str,
+        request_sha256: str,
+        store: bool,
+        render: Callable[[object], str],
+    ) -> None:
+        self.service = service
+        self.kiosk_id = kiosk_id
+        self.key = key
+        self.request_sha256 = request_sha256
+        self.store = store
+        self.render = render
+        self.pending: tuple[int, str | None] | None = None  # the answer to store
+        self.rendered: str | None = None  # the JSON of the successful answer, when stored
+        self.held = False  # the row is this request's in the database
+        self.written = False  # `pending` is in the row
+        self._token: Token[Idempotency | None] | None = None
+
+    def __enter__(self) -> Idempotency:
+        self._token = _IDEM.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _IDEM.reset(self._token)
+
+    def answer(self, status: int, result: object) -> None:
+        self.rendered = self.render(result) if self.store else None
+        self.pending = (status, self.rendered)
+        self.written = False
+
+    def finish_ok(self, result: object) -> None:
+        """After the step: stores its answer if no step transaction did (a step without writes)."""
+        if not self.written:
+            self.answer(200, result)
+            self.service._idem_store(self)
+
+    def finish_error(self, status: int, response: str) -> None:
+        """Stores an error answer; raises `Replay`/`IdempotencyConflict` if the key turned out to be taken."""
+        self.pending = (status, response)
+        self.service._idem_store(self)
+
+    def abort(self) -> None:
+        """The step died (not an answer): frees a key still held as in progress."""
+        self.service._idem_abort(self)
+
+
+_IDEM: ContextVar[Idempotency | None] = ContextVar("kofu_center_idempotency", default=None)
 
 
 def _coins_json(coins: dict[int, int]) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 
 from kofu.db import metadata
-from kofu.db.audit import AuditLog, audit_table
+from kofu.db.audit import AuditLog, audit_table, chain_for
 from kofu.db.types import UTCDateTime
 
 stores = Table(
@@ -124,7 +124,11 @@ idempotency = Table(
 
 center_audit = audit_table("center_audit")
 
+AUDIT_CHAINS = 64  # kiosk shards; with chain 0 (stores, kiosks, recovery runs) the log has up to 65 chains
 
-def audit(conn: Connection) -> AuditLog:
-    """The center audit log inside `conn`'s transaction (appends serialise inside AuditLog)."""
-    return AuditLog(conn, center_audit)
+
+def audit(conn: Connection, kiosk_id: str | None = None) -> AuditLog:
+    """The center audit log inside `conn`'s transaction. A kiosk's entries go to its chain (one of
+    `AUDIT_CHAINS`, by a hash of the kiosk id), so the appends of different kiosks do not wait for each
+    other; entries without a kiosk go to chain 0. Appends to one chain serialise inside AuditLog."""
+    return AuditLog(conn, center_audit, 0 if kiosk_id is None else chain_for(kiosk_id, AUDIT_CHAINS))

@@ -22,10 +22,19 @@ GRACE = typer.Option(30, "--grace", help="seconds in-flight requests get to fini
 def _run(service: str, asgi: Any, host: str, port: int, grace: int, **tls: Any) -> None:
     import uvicorn
 
-    from kofu.ops import configure_logging
+    from kofu.ops import KEEP_ALIVE_SECONDS, configure_logging
 
     configure_logging(service)
-    uvicorn.run(asgi, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=grace, **tls)
+    uvicorn.run(
+        asgi,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=grace,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,  # kiosks and the center keep their (TLS) connections
+        **tls,
+    )
 
 
 @app.callback()

@@ -1,24 +1,48 @@
-"""Append-only audit logs whose entries commit to their predecessor (a hash chain).
+"""Append-only audit logs whose entries commit to their predecessor (hash chains).
 
 Each actor keeps its own log table (`center_audit`, `issuer_audit`, made with `audit_table`). An entry
 holds ids and hashes only — never personal data: callers pass order ids, issuance numbers, certificate
-serials, document hashes, outcomes. `verify` recomputes the chain and says which entry was changed,
+serials, document hashes, outcomes. `verify` recomputes every chain and says which entry was changed,
 deleted or moved.
 
-Appends serialise per log with a transaction-scoped advisory lock on PostgreSQL (SQLite writers are
-already serialised by BEGIN IMMEDIATE), so any number of processes may append to one log: locking the
-last row would not do, since two waiters would both read the same predecessor, and an empty log has no row.
+A log table holds one or more independent chains (column `chain`, primary key `(chain, seq)`): each chain
+has its own `seq` 1, 2, 3 … and its own `prev_hash` links from the genesis hash. Appends serialise per
+chain, not per table, with a transaction-scoped advisory lock on PostgreSQL (SQLite writers are already
+serialised by BEGIN IMMEDIATE), so any number of processes may append to one chain: locking the last row
+would not do, since two waiters would both read the same predecessor, and an empty chain has no row. A
+caller that spreads unrelated work over several chains (the center: one chain per kiosk shard, see
+`chain_for`) lets that work commit in parallel; a caller that passes no chain uses chain 0, the single
+chain every log had before chains existed.
+
+Tamper evidence per chain is what it was for the one chain: changing an entry changes its hash (named
+`changed`); deleting or moving one breaks the next entry's `seq` or `prev_hash` (named
+`deleted-or-reordered` / `broken-link`). An entry outside chain 0 also hashes its chain number, so moving an
+entry — or a whole chain — to another chain number is named `changed`. Chain-0 entries hash exactly what
+they hashed before (existing logs verify unchanged).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text, insert, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    text,
+)
 
 from kofu.db.base import metadata
 from kofu.db.types import UTCDateTime
@@ -31,6 +55,7 @@ def audit_table(name: str, meta: MetaData = metadata) -> Table:
     return Table(
         name,
         meta,
+        Column("chain", Integer, primary_key=True, autoincrement=False, server_default=text("0")),
         Column("seq", Integer, primary_key=True, autoincrement=False),
         Column("at", UTCDateTime, nullable=False),
         Column("kind", String(64), nullable=False),
@@ -40,10 +65,19 @@ def audit_table(name: str, meta: MetaData = metadata) -> Table:
     )
 
 
-def entry_hash(seq: int, at: datetime, kind: str, data: str, prev_hash: str) -> str:
-    """The hash of one entry; `at` counts as its UTC instant, whatever zone it was given in."""
+def chain_for(key: str, chains: int) -> int:
+    """A stable chain number 1…`chains` for `key` (e.g. a kiosk id); chain 0 stays for what has no key."""
+    return 1 + zlib.crc32(key.encode()) % chains
+
+
+def entry_hash(seq: int, at: datetime, kind: str, data: str, prev_hash: str, chain: int = 0) -> str:
+    """The hash of one entry; `at` counts as its UTC instant, whatever zone it was given in. Chain 0 hashes
+    what a single-chain log always hashed; other chains also hash their number."""
     instant = at.astimezone(UTC).isoformat()
-    material = json.dumps([seq, instant, kind, data, prev_hash], separators=(",", ":"), ensure_ascii=False)
+    fields: list[object] = [seq, instant, kind, data, prev_hash]
+    if chain:
+        fields.insert(0, chain)
+    material = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -58,45 +92,64 @@ def canonical(data: Mapping[str, object]) -> str:
 class Problem:
     seq: int
     what: str  # changed | deleted-or-reordered | broken-link
+    chain: int = 0
 
     def __str__(self) -> str:
-        return f"entry {self.seq}: {self.what}"
+        where = f"entry {self.seq}" if self.chain == 0 else f"chain {self.chain} entry {self.seq}"
+        return f"{where}: {self.what}"
 
 
 class AuditLog:
-    """Runs inside the caller's transaction: the entry commits (or not) with what it records."""
+    """Runs inside the caller's transaction: the entry commits (or not) with what it records. `chain` is the
+    chain `append` extends (0 by default); `verify` and `count` cover every chain of the table."""
 
-    def __init__(self, conn: Connection, table: Table) -> None:
+    def __init__(self, conn: Connection, table: Table, chain: int = 0) -> None:
+        if chain < 0:
+            raise ValueError("audit chains are numbered from 0")
         self.conn = conn
         self.table = table
+        self.chain = chain
 
     def append(self, kind: str, at: datetime, **data: object) -> int:
-        t = self.table
+        t, chain = self.table, self.chain
         if self.conn.dialect.name == "postgresql":
-            self.conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"kofu-audit:{t.name}"})
-        last = self.conn.execute(select(t.c.seq, t.c.hash).order_by(t.c.seq.desc()).limit(1)).first()
+            self.conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"kofu-audit:{t.name}:{chain}"}
+            )
+        last = self.conn.execute(
+            select(t.c.seq, t.c.hash).where(t.c.chain == chain).order_by(t.c.seq.desc()).limit(1)
+        ).first()
         seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
         body = canonical(data)
-        digest = entry_hash(seq, at, kind, body, prev)
-        self.conn.execute(insert(t).values(seq=seq, at=at, kind=kind, data=body, prev_hash=prev, hash=digest))
+        digest = entry_hash(seq, at, kind, body, prev, chain)
+        self.conn.execute(
+            insert(t).values(chain=chain, seq=seq, at=at, kind=kind, data=body, prev_hash=prev, hash=digest)
+        )
         return seq
 
     def verify(self) -> list[Problem]:
         t = self.table
         problems: list[Problem] = []
+        chain = -1  # no chain yet: each chain starts again from seq 1 and the genesis hash
         prev = GENESIS
         expected_seq = 1
-        for row in self.conn.execute(select(t).order_by(t.c.seq)).mappings():
+        for row in self.conn.execute(select(t).order_by(t.c.chain, t.c.seq)).mappings():
+            if row["chain"] != chain:
+                chain, prev, expected_seq = int(row["chain"]), GENESIS, 1
             seq = int(row["seq"])
             if seq != expected_seq or row["prev_hash"] != prev:
-                problems.append(Problem(seq, "deleted-or-reordered" if seq != expected_seq else "broken-link"))
-            if entry_hash(seq, row["at"], row["kind"], row["data"], row["prev_hash"]) != row["hash"]:
-                problems.append(Problem(seq, "changed"))
+                what = "deleted-or-reordered" if seq != expected_seq else "broken-link"
+                problems.append(Problem(seq, what, chain))
+            if entry_hash(seq, row["at"], row["kind"], row["data"], row["prev_hash"], chain) != row["hash"]:
+                problems.append(Problem(seq, "changed", chain))
             prev = str(row["hash"])
             expected_seq = seq + 1
         return problems
 
     def count(self) -> int:
-        from sqlalchemy import func
-
         return int(self.conn.execute(select(func.count()).select_from(self.table)).scalar_one())
+
+    def chains(self) -> int:
+        """How many chains hold entries."""
+        t = self.table
+        return int(self.conn.execute(select(func.count(t.c.chain.distinct()))).scalar_one())

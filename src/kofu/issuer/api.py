@@ -412,11 +412,22 @@ def tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
 
 
 def tls_protocol() -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol, adding the ASGI TLS extension (peer certificate) to every request's scope."""
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+    """uvicorn's HTTP protocol — httptools (C parser) when installed, else h11 — adding the ASGI TLS extension
+    (peer certificate) to every request's scope."""
+    base: type[Any]
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class TLSH11Protocol(H11Protocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        base = HttpToolsProtocol
+    except ImportError:  # httptools is not installed: the pure-Python parser
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        base = H11Protocol
+
+    class TLSProtocol(base):  # type: ignore[misc,valid-type]
+        app: ASGIApp
+
+        def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             tls = tls_extension(transport)
             if tls is None:
@@ -429,4 +440,4 @@ def tls_protocol() -> type[asyncio.Protocol]:
 
             self.app = with_tls
 
-    return TLSH11Protocol
+    return TLSProtocol

@@ -12,19 +12,25 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine
 
-from kofu.db.audit import AuditLog, Problem, audit_table
+from kofu.db.audit import AuditLog, Problem, audit_table, chain_for
 from kofu.issuer.store import IssuanceRecord
 
 issuer_audit = audit_table("issuer_audit")
+
+# Each municipality's issuances and voids go to their own chain (`chain_for(tenant, TENANT_CHAINS)`), so one
+# tenant's issuance never waits for another's audit lock; a tenant's numbers are already serialised by its
+# own counter. Chain 0 holds what was logged before chains existed.
+TENANT_CHAINS = 64
 
 ISSUED = "issued"
 VOIDED = "voided"
 
 
-def log(conn: Connection) -> AuditLog:
-    """The issuer audit log inside `conn`'s transaction. `AuditLog.append` takes the log's advisory lock
-    on PostgreSQL; callers append as the last thing in their transaction, so it is always the last lock."""
-    return AuditLog(conn, issuer_audit)
+def log(conn: Connection, tenant: str | None = None) -> AuditLog:
+    """The issuer audit log inside `conn`'s transaction, on `tenant`'s chain (chain 0 without one).
+    `AuditLog.append` takes that chain's advisory lock on PostgreSQL; callers append as the last thing in
+    their transaction, so it is always the last lock."""
+    return AuditLog(conn, issuer_audit, chain_for(tenant, TENANT_CHAINS) if tenant else 0)
 
 
 # Times go in as UTC: the chain hashes `at.isoformat()`, and the database gives times back in UTC, so a
@@ -32,7 +38,7 @@ def log(conn: Connection) -> AuditLog:
 
 
 def record_issued(conn: Connection, record: IssuanceRecord) -> int:
-    return log(conn).append(
+    return log(conn, record.tenant).append(
         ISSUED,
         record.issued_at.astimezone(UTC),
         tenant=record.tenant,
@@ -47,7 +53,7 @@ def record_issued(conn: Connection, record: IssuanceRecord) -> int:
 
 
 def record_voided(conn: Connection, tenant: str, number: int, reason: str, at: datetime) -> int:
-    return log(conn).append(VOIDED, at.astimezone(UTC), tenant=tenant, number=number, reason=reason)
+    return log(conn, tenant).append(VOIDED, at.astimezone(UTC), tenant=tenant, number=number, reason=reason)
 
 
 def verify(engine: Engine) -> tuple[int, list[Problem]]:

@@ -26,7 +26,7 @@ from kofu.issuer.eligibility import IssueRequest, Refusal, RefusalCode
 from kofu.issuer.pki import MtlsFiles
 from kofu.issuer.service import Menu, MenuEntry, MenuMember, NotEligible, Quote
 from kofu.issuer.tenant import CertificateType, IssuanceKind
-from kofu.ops import REQUEST_ID_HEADER, current_request_id
+from kofu.ops import CLIENT_KEEP_ALIVE_SECONDS, REQUEST_ID_HEADER, current_request_id
 from kofu.registry.model import CardLink
 
 
@@ -74,7 +74,16 @@ class HttpIssuerGateway:
         self.base_url = base_url.rstrip("/")
         ctx = client_context(ca_cert=ca_cert, client_cert=client_cert, client_key=client_key)
         self._http = httpx.Client(
-            base_url=self.base_url, verify=ctx, timeout=timeout, event_hooks={"request": [_forward_request_id]}
+            base_url=self.base_url,
+            verify=ctx,
+            timeout=timeout,
+            event_hooks={"request": [_forward_request_id]},
+            # one mutual-TLS connection per concurrent call of the center, kept for the next ones: httpx keeps
+            # only 20 by default and closes the rest after each call (a new handshake per issuance), while the
+            # center's thread pool runs up to 40 calls at once
+            limits=httpx.Limits(
+                max_connections=100, max_keepalive_connections=100, keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS
+            ),
         )
 
     @classmethod

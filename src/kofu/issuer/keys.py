@@ -8,11 +8,17 @@ Layout under KOFU_HOME/keys (private keys are files with mode 0600 and never lea
 
 The public halves are also registered in the issuer database (`issuer_tenant_keys`) so that a
 verifier anywhere can check a certificate without the files.
+
+`load_tenant_keys` keeps what it parsed per process and reads the files again only when one of them
+changed (modification time, size or inode) — or when `create_tenant_keys` rotated them in this process:
+an issuance no longer reads four files and parses a key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,6 +134,7 @@ def create_tenant_keys(keys_dir: Path, code: str, name_en: str, name_ja: str) ->
     write_private(tenant_dir / "sign-key.pem", _pem_key(key))
     (tenant_dir / "sign-cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     write_private(tenant_dir / "statement-key.pem", _pem_key(statement_key))
+    forget_tenant_keys(keys_dir, code)
     return load_tenant_keys(keys_dir, code)
 
 
@@ -136,7 +143,47 @@ def has_tenant_keys(keys_dir: Path, code: str) -> bool:
     return all((d / f).exists() for f in ("sign-key.pem", "sign-cert.pem", "statement-key.pem"))
 
 
+_Stamp = tuple[tuple[int, int, int], ...]
+_loaded: dict[tuple[str, str], tuple[_Stamp, TenantKeys]] = {}
+_loaded_lock = threading.Lock()
+
+
+def _key_files(keys_dir: Path, code: str) -> tuple[Path, ...]:
+    d = keys_dir / code
+    return d / "sign-key.pem", d / "sign-cert.pem", d / "statement-key.pem", keys_dir / CA_DIR / "cert.pem"
+
+
+def _stamp(paths: tuple[Path, ...]) -> _Stamp | None:
+    try:
+        stats = [os.stat(p) for p in paths]
+    except OSError:
+        return None
+    return tuple((st.st_mtime_ns, st.st_size, st.st_ino) for st in stats)
+
+
+def forget_tenant_keys(keys_dir: Path, code: str) -> None:
+    """Drops this process's parsed copy of the tenant's keys (they were rotated)."""
+    with _loaded_lock:
+        _loaded.pop((str(keys_dir), code), None)
+
+
 def load_tenant_keys(keys_dir: Path, code: str) -> TenantKeys:
+    """The tenant's keys, parsed once per process and again whenever one of their files changes."""
+    cache_key = (str(keys_dir), code)
+    stamp = _stamp(_key_files(keys_dir, code))
+    if stamp is not None:
+        with _loaded_lock:
+            hit = _loaded.get(cache_key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+    keys = _read_tenant_keys(keys_dir, code)
+    if stamp is not None and _stamp(_key_files(keys_dir, code)) == stamp:  # not rewritten while being read
+        with _loaded_lock:
+            _loaded[cache_key] = (stamp, keys)
+    return keys
+
+
+def _read_tenant_keys(keys_dir: Path, code: str) -> TenantKeys:
     d = keys_dir / code
     if not has_tenant_keys(keys_dir, code):
         raise NotFound(

@@ -9,11 +9,15 @@ The checks run in this order and the first failure is the answer: parse → issu
 its signature verifies → validity period at `at` → key usage and policy for the purpose → revocation
 (OCSP; if OCSP cannot give a verified, fresh answer for this certificate, the CRL; if neither can,
 `revocation-unknown`). A good revocation answer is cached for `cache_seconds` (never past the
-answer's nextUpdate), and so is a verified CRL.
+answer's nextUpdate), and so is a verified CRL. What does not depend on the time — the parsed certificate,
+its issuer's signature, key usage and policy — is kept per certificate (SHA-256 of its DER) once the trusted
+CA's signature verified, so a returning card costs a hash and the date checks, not a parse and an RSA
+verification (certificates that fail before that are never kept: nobody can fill the cache with junk).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -124,12 +128,45 @@ class Validator:
         self._lock = threading.Lock()
         self._good: dict[tuple[bytes, str], tuple[datetime, datetime]] = {}  # → (from, until)
         self._crls: dict[str, tuple[x509.CertificateRevocationList, datetime]] = {}  # → (crl, fetched at)
+        # (SHA-256 of the DER, purpose) → (certificate, its CA, the key-usage/policy failure or None)
+        self._checked: dict[tuple[bytes, str], tuple[x509.Certificate, x509.Certificate, Validation | None]] = {}
         self.last_ocsp_error: str | None = None
+
+    CHECKED_MAX = 65_536  # certificates whose time-independent checks are kept (oldest dropped first)
 
     # ---- the checks, in order ----
 
     def validate(self, cert_der: bytes, *, at: datetime, purpose: CertKind | str) -> Validation:
         kind = CertKind(purpose)
+        digest = hashlib.sha256(cert_der).digest()  # = the certificate's SHA-256 fingerprint
+        with self._lock:
+            checked = self._checked.get((digest, kind.value))
+        if checked is None:
+            first = self._check_chain(cert_der, kind)
+            if isinstance(first, Validation):
+                return first
+            checked = first
+            with self._lock:
+                if len(self._checked) >= self.CHECKED_MAX:
+                    self._checked.pop(next(iter(self._checked)))
+                self._checked[(digest, kind.value)] = checked
+        cert, root, usage_failure = checked
+        if not (root.not_valid_before_utc <= at <= root.not_valid_after_utc):
+            return _fail(FailureReason.UNTRUSTED_ISSUER, "the CA certificate is outside its validity period", cert)
+
+        if at < cert.not_valid_before_utc:
+            return _fail(FailureReason.NOT_YET_VALID, f"valid from {cert.not_valid_before_utc.isoformat()}", cert)
+        if at > cert.not_valid_after_utc:
+            return _fail(FailureReason.EXPIRED, f"expired {cert.not_valid_after_utc.isoformat()}", cert)
+
+        if usage_failure is not None:
+            return usage_failure
+        return self._check_revocation(cert, root, kind, at, digest)
+
+    def _check_chain(
+        self, cert_der: bytes, kind: CertKind
+    ) -> Validation | tuple[x509.Certificate, x509.Certificate, Validation | None]:
+        """Parse and issuer signature (a failure), else the certificate, its CA and the usage check's answer."""
         try:
             cert = x509.load_der_x509_certificate(cert_der)
             extensions = cert.extensions  # parsed lazily: make a broken extension fail here
@@ -147,18 +184,7 @@ class Validator:
         root = next((r for r in candidates if self._signed_by(cert, r)), None)
         if root is None:
             return _fail(FailureReason.BAD_SIGNATURE, "the signature was not made by the trusted CA's key", cert)
-        if not (root.not_valid_before_utc <= at <= root.not_valid_after_utc):
-            return _fail(FailureReason.UNTRUSTED_ISSUER, "the CA certificate is outside its validity period", cert)
-
-        if at < cert.not_valid_before_utc:
-            return _fail(FailureReason.NOT_YET_VALID, f"valid from {cert.not_valid_before_utc.isoformat()}", cert)
-        if at > cert.not_valid_after_utc:
-            return _fail(FailureReason.EXPIRED, f"expired {cert.not_valid_after_utc.isoformat()}", cert)
-
-        failure = self._check_usage(cert, extensions, kind)
-        if failure is not None:
-            return failure
-        return self._check_revocation(cert, root, kind, at)
+        return cert, root, self._check_usage(cert, extensions, kind)
 
     @staticmethod
     def _signed_by(cert: x509.Certificate, root: x509.Certificate) -> bool:
@@ -193,9 +219,9 @@ class Validator:
         return None
 
     def _check_revocation(
-        self, cert: x509.Certificate, root: x509.Certificate, kind: CertKind, at: datetime
+        self, cert: x509.Certificate, root: x509.Certificate, kind: CertKind, at: datetime, fingerprint: bytes
     ) -> Validation:
-        key = (cert.fingerprint(hashes.SHA256()), kind.value)
+        key = (fingerprint, kind.value)
         with self._lock:
             cached = self._good.get(key)
         if cached is not None and cached[0] <= at < cached[1]:

@@ -30,6 +30,19 @@ def load_all_tables() -> None:
     import kofu.jpki.store
     import kofu.registry.store  # noqa: F401
 
+    _issuance_day_index()
+
+
+def _issuance_day_index() -> None:
+    """Reports select a tenant's issuances by `issued_on` (`kofu.reports.figures`); migration 0007 adds
+    this index. Declared here, where every store is loaded, until `kofu.issuer.store` declares it itself."""
+    from sqlalchemy import Index
+
+    from kofu.issuer.store import issuances
+
+    if not any(ix.name == "ix_issuer_issuances_tenant_issued_on" for ix in issuances.indexes):
+        Index("ix_issuer_issuances_tenant_issued_on", issuances.c.tenant, issuances.c.issued_on)
+
 
 def upgrade_to_head(engine: Engine) -> None:
     command.upgrade(alembic_config(engine), "head")

@@ -8,10 +8,12 @@ See docs/reliability.md (Operations).
 """
 
 from kofu.ops.context import REQUEST_ID_HEADER, current_request_id, new_request_id, valid_request_id
-from kofu.ops.http import instrument
+from kofu.ops.http import CLIENT_KEEP_ALIVE_SECONDS, KEEP_ALIVE_SECONDS, instrument
 from kofu.ops.logs import JsonFormatter, configure_logging
 
 __all__ = [
+    "CLIENT_KEEP_ALIVE_SECONDS",
+    "KEEP_ALIVE_SECONDS",
     "REQUEST_ID_HEADER",
     "JsonFormatter",
     "configure_logging",

@@ -12,6 +12,14 @@ from kofu.ops import metrics
 from kofu.ops.context import REQUEST_ID_HEADER, bind, new_request_id, unbind, valid_request_id
 
 log = logging.getLogger("kofu.http")
+
+# Seconds an idle keep-alive connection stays open, on the servers (`kofu serve`) and in the clients that
+# call them (center → issuer). uvicorn's and httpx's default of 5 s made a client that paused longer (a
+# kiosk between customers, the center between two issuances of a quiet store) pay a new TCP connection and
+# a full TLS handshake — with client certificates towards the issuer — on its next call. Clients expire
+# their connections first, so they never reuse one the server is about to close.
+KEEP_ALIVE_SECONDS = 75
+CLIENT_KEEP_ALIVE_SECONDS = 60
 _HEADER = REQUEST_ID_HEADER.lower().encode("latin-1")
 
 

@@ -1,23 +1,28 @@
 """Importing a municipality's registry from a directory of CSV files (format: docs/registry.md).
 
-Two streaming passes: the first validates every cell and every cross-reference and collects ALL
-problems as (file, line, column, message) — line is the physical line in the file, the header is line 1;
-the second writes everything in ONE transaction. Nothing is written if anything is wrong. Only small
-per-resident keys stay in memory (ids, household heads), so a million rows fit comfortably.
+Everything happens in ONE transaction. residents.csv is streamed once: each record is validated (a fast
+check, and the wording validator for anything the fast check does not accept) and, while no problem has
+been found, written in chunks; the small seals/income/support files are validated, then written. ALL
+problems are collected as (file, line, column, message) — line is the physical line in the file, the
+header is line 1 — and any problem rolls the transaction back, so nothing is committed if anything is
+wrong. Only small per-resident keys stay in memory (ids, 個人番号, households), so a million rows fit.
 """
 
 from __future__ import annotations
 
 import csv
+import queue
 import re
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass
 from datetime import date
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, bindparam, text, update
 
 from kofu.common.clock import Clock, SystemClock, today_jst
 from kofu.common.errors import Conflict, KofuError
@@ -26,17 +31,17 @@ from kofu.registry.model import INCOME_KINDS, ResidentStatus, SealStatus, Sex
 from kofu.registry.store import (
     HOUSEHOLD_COLUMNS,
     INCOME_COLUMNS,
+    RESIDENT_CELLS,
     RESIDENT_COLUMNS,
     SEAL_COLUMNS,
     SUPPORT_COLUMNS,
     RegistryStore,
     households,
     income,
-    residents,
     seals,
     support,
 )
-from kofu.registry.validate import HEAD, PNG_SIGNATURE, my_number_problem
+from kofu.registry.validate import HEAD, MY_NUMBER_WEIGHTS, PNG_SIGNATURE, my_number_problem
 
 Progress = Callable[[int, int], None]
 
@@ -235,10 +240,11 @@ class _Row:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # never in a registry value (PostgreSQL refuses NUL)
 
 
-def _read(
+def _records(
     path: Path, file: str, required: tuple[str, ...], optional: tuple[str, ...], problems: _Problems
-) -> Iterator[_Row]:
-    """Yields the records of a CSV file with their first physical line; header problems stop the file."""
+) -> Iterator[tuple[int, list[str]]]:
+    """Yields (1, the stripped header) and then (first physical line, cells) for every record with the
+    header's number of fields; header problems stop the file. Cells are not stripped or checked here."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh, strict=True)
@@ -265,6 +271,8 @@ def _read(
                     bad = True
             if bad:
                 return
+            yield 1, header
+            width = len(header)
             end = reader.line_num
             while True:
                 try:
@@ -277,19 +285,38 @@ def _read(
                 start, end = end + 1, reader.line_num
                 if not record:
                     continue
-                if len(record) != len(header):
-                    problems.add(file, start, "", f"expected {len(header)} fields, found {len(record)}")
+                if len(record) != width:
+                    problems.add(file, start, "", f"expected {width} fields, found {len(record)}")
                     continue
-                values = dict(zip(header, record, strict=True))
-                controls = [col for col, v in values.items() if _CONTROL.search(v)]
-                for col in controls:
-                    problems.add(file, start, col, "contains a control character (NUL, ESC, …); remove it")
-                if not controls:
-                    yield _Row(start, values)
+                yield start, record
     except UnicodeDecodeError:
         problems.add(file, 0, "", "the file is not valid UTF-8")
     except OSError as exc:
         problems.add(file, 0, "", f"cannot read the file: {exc.strerror}")
+
+
+def _control_problems(file: str, line: int, header: list[str], record: list[str], problems: _Problems) -> bool:
+    """Reports every cell with a control character; True if there was one."""
+    found = False
+    for col, v in zip(header, record, strict=True):
+        if _CONTROL.search(v):
+            problems.add(file, line, col, "contains a control character (NUL, ESC, …); remove it")
+            found = True
+    return found
+
+
+def _read(
+    path: Path, file: str, required: tuple[str, ...], optional: tuple[str, ...], problems: _Problems
+) -> Iterator[_Row]:
+    """Yields the records of a CSV file with their first physical line; header problems stop the file."""
+    records = _records(path, file, required, optional, problems)
+    first = next(records, None)
+    if first is None:
+        return
+    header = first[1]
+    for start, record in records:
+        if not _control_problems(file, start, header, record, problems):
+            yield _Row(start, dict(zip(header, record, strict=True)))
 
 
 # ---- converting rows ----
@@ -382,7 +409,7 @@ assert RESIDENT_COLUMNS == (
 
 
 # The files' columns in their documented order (docs/registry.md): what an exporter should write.
-RESIDENT_HEADER: tuple[str, ...] = RESIDENT_COLUMNS[1:-1]  # the table's columns without tenant and version
+RESIDENT_HEADER: tuple[str, ...] = RESIDENT_CELLS  # the table's columns without tenant and version
 SEAL_HEADER: tuple[str, ...] = (*SEAL_REQUIRED, *SEAL_OPTIONAL)
 INCOME_HEADER: tuple[str, ...] = (*INCOME_REQUIRED, *INCOME_OPTIONAL)
 SUPPORT_HEADER: tuple[str, ...] = (*SUPPORT_REQUIRED, *SUPPORT_OPTIONAL)
@@ -457,15 +484,117 @@ def _support(tenant: str, row: _Row) -> tuple[Any, ...]:
 assert SUPPORT_COLUMNS == ("tenant", "resident_id", "started_on", "ended_on")
 
 
-# ---- the two passes ----
+# ---- the fast path for residents.csv ----
+# A row that passes `_resident_ok` has no problem at all (it checks everything `_resident` checks, some of it
+# more strictly); any other row goes through `_resident`, which words the problems. Dates are compared as
+# ISO text, which orders like the dates themselves once they are known to be valid ASCII YYYY-MM-DD.
+
+_DATES_OK: set[str] = set()  # valid ISO dates seen so far (at most ~73,000 days in 200 years)
+_ID_OK = _ID.fullmatch
+
+
+def _learn_date(v: str) -> bool:
+    if not (v.isascii() and _DATE.fullmatch(v)):
+        return False
+    try:
+        date.fromisoformat(v)
+    except ValueError:
+        return False
+    if len(_DATES_OK) < 500_000:
+        _DATES_OK.add(v)
+    return True
+
+
+def _weights(digits: int, weights: tuple[int, ...]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for i in range(10**digits):
+        s = f"{i:0{digits}d}"
+        out[s] = sum(int(d) * w for d, w in zip(s, weights, strict=True))
+    return out
+
+
+_MyNumberTables = tuple[dict[str, int], dict[str, int], dict[str, int], tuple[str, ...]]
+_MY_NUMBER_TABLES: list[_MyNumberTables] = []
+
+
+def _my_number_tables() -> _MyNumberTables:
+    """個人番号 check digit by table look-up (validate.py's rule): the weighted sums of the digits 1-4, 5-8 and
+    9-11 (a missing key = not ASCII digits) and the check digit of each sum mod 11; built on first use."""
+    if not _MY_NUMBER_TABLES:
+        w = MY_NUMBER_WEIGHTS
+        check = tuple("0" if r <= 1 else str(11 - r) for r in range(11))
+        _MY_NUMBER_TABLES.append((_weights(4, w[0:4]), _weights(4, w[4:8]), _weights(3, w[8:11]), check))
+    return _MY_NUMBER_TABLES[0]
+
+
+def _my_number_ok(v: str) -> bool:
+    a, b, c, check = _MY_NUMBER_TABLES[0] if _MY_NUMBER_TABLES else _my_number_tables()
+    x, y, z = a.get(v[0:4]), b.get(v[4:8]), c.get(v[8:11])
+    return len(v) == 12 and x is not None and y is not None and z is not None and v[11] == check[(x + y + z) % 11]
+
+
+def _resident_ok(c: tuple[str, ...], width: int) -> bool:
+    """True only if the stripped cells (RESIDENT_HEADER order) have no problem `_resident` would report.
+    `width`: at least the length of the longest cell (the length of the whole record will do)."""
+    (rid, hid, name, kana, birth, sex, rel, address, honseki, hittosha, became, since, notified, previous, status,
+     changed, moved_in, my_number, code) = c  # fmt: skip
+    if not (name and kana and rel and address and sex in _SEXES and _ID_OK(rid) and _ID_OK(hid)):
+        return False
+    if len(rel) > 32 or (
+        width > 1000
+        and (
+            len(name) > 1000
+            or len(kana) > 1000
+            or len(address) > 1000
+            or len(honseki) > 1000
+            or len(hittosha) > 1000
+            or len(previous) > 1000
+        )
+    ):
+        return False
+    dates = _DATES_OK
+    if not dates.issuperset((birth, became, since, notified)):
+        for d in (birth, became, since, notified):
+            if d not in dates and not _learn_date(d):
+                return False
+    if not (birth <= became <= since and birth <= notified):
+        return False
+    if status and status != _RESIDENT:
+        if status not in _STATUSES or not changed:
+            return False
+    elif changed:
+        return False
+    if changed and ((changed not in dates and not _learn_date(changed)) or changed < became):
+        return False
+    if moved_in and moved_in not in dates and not _learn_date(moved_in):
+        return False
+    if my_number:
+        a, b, c3, check = _MY_NUMBER_TABLES[0] if _MY_NUMBER_TABLES else _my_number_tables()
+        x, y, z = a.get(my_number[0:4]), b.get(my_number[4:8]), c3.get(my_number[8:11])
+        if len(my_number) != 12 or x is None or y is None or z is None or my_number[11] != check[(x + y + z) % 11]:
+            return False
+    return not code or (len(code) == 11 and code.isascii() and code.isdigit())
+
+
+# ---- the passes ----
 
 
 class _Household:
-    __slots__ = ("active_heads", "address", "any_active", "first_line", "first_member", "head", "removed_head")
+    __slots__ = (
+        "active_heads",
+        "address",
+        "any_active",
+        "first_address",
+        "first_line",
+        "first_member",
+        "head",
+        "removed_head",
+    )
 
     def __init__(self, first_line: int, first_member: str, address: str) -> None:
         self.first_line = first_line
         self.first_member = first_member
+        self.first_address = address
         self.address = address
         self.active_heads = 0
         self.any_active = False
@@ -480,12 +609,224 @@ class _Plan:
     present: set[str]
 
 
-def _count_lines(path: Path) -> int:
+_Chunk = tuple[list[tuple[str, str, str, str]], list[tuple[str, ...]]]
+
+
+class _Sink:
+    """Writes the residents during the validation pass, in chunks: first the households new in the chunk
+    (headed provisionally by their first member, corrected at the end), then the chunk's residents, so that
+    every foreign key holds at every statement. It stops at the first problem: the transaction is rolled back.
+
+    `threaded` (PostgreSQL): a writer thread sends the chunks while the caller validates the next ones, so
+    that the server's work (COPY, indexes, foreign-key checks) overlaps the validation instead of following
+    it; the caller does not touch the connection until `close()` (the context manager's exit) has joined
+    the thread. Not for SQLite, whose writes hold the GIL between rows."""
+
+    CHUNK = 10_000
+
+    def __init__(self, store: RegistryStore, tenant: str, version: int, *, threaded: bool = False) -> None:
+        self.store = store
+        self.tenant = tenant
+        self.version = version
+        self.residents: list[tuple[str, ...]] = []  # the cells (RESIDENT_CELLS), as bulk_insert_residents takes them
+        self.households: list[tuple[str, str, str, str]] = []
+        self.active = True
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[_Chunk | None] | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._queue = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._run, name="kofu-import-writer", daemon=True)
+            self._thread.start()
+
+    def __enter__(self) -> _Sink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, chunk: _Chunk) -> None:
+        hh, rr = chunk
+        if hh:
+            self.store.bulk_insert(households, HOUSEHOLD_COLUMNS, hh, plain=True)
+        if rr:
+            self.store.bulk_insert_residents(self.tenant, self.version, rr)
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._write(chunk)
+                except BaseException as exc:  # handed to the caller at its next flush or at finish
+                    self.error = exc
+
+    def flush(self) -> None:
+        chunk = (self.households, self.residents)
+        self.households, self.residents = [], []
+        if not self.active or not (chunk[0] or chunk[1]):
+            return
+        if self._queue is None:
+            self._write(chunk)
+            return
+        if self.error is not None:
+            raise self.error
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        """Waits for the writer thread to finish what it was given (idempotent)."""
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def stop(self) -> None:
+        self.active = False
+        self.households, self.residents = [], []
+
+    def finish(self, hh: dict[str, _Household]) -> None:
+        """Writes the rest and corrects the households whose head is not their first member."""
+        self.flush()
+        self.close()
+        if self.error is not None:
+            raise self.error
+        changed = [
+            {"t": self.tenant, "h": hid, "head": h.head, "address": h.address}
+            for hid, h in hh.items()
+            if (h.head, h.address) != (h.first_member, h.first_address)
+        ]
+        if changed and self.active:
+            self.store.conn.execute(
+                update(households)
+                .where(households.c.tenant == bindparam("t"), households.c.household_id == bindparam("h"))
+                .values(head_resident_id=bindparam("head"), address=bindparam("address")),
+                changed,
+            )
+
+
+class _Residents(NamedTuple):
+    ids: set[str]
+    removed: set[str]
+    households: dict[str, _Household]
+    rows: int
+
+
+def _residents_pass(
+    tenant: str,
+    version: int,
+    path: Path,
+    problems: _Problems,
+    ticker: _Ticker,
+    sink: _Sink | None,
+    *,
+    clean: bool = False,
+) -> _Residents:
+    """Validates residents.csv (and, with a sink, writes it as it goes). `clean`: the file is known to hold
+    no control character (`_scan`), so records are not searched for one."""
+    ids: set[str] = set()
+    removed: set[str] = set()
+    my_numbers: set[int] = set()
+    hh: dict[str, _Household] = {}
+    count = 0
+    file = RESIDENTS_FILE
+    records = _records(path, file, RESIDENT_REQUIRED, RESIDENT_OPTIONAL, problems)
+    first = next(records, None)
+    if first is None:
+        return _Residents(ids, removed, hh, count)
+    header = first[1]
+    missing = len(header)  # an absent optional column reads as the empty cell appended at this index
+    pick = itemgetter(*(header.index(col) if col in header else missing for col in RESIDENT_HEADER))
+    control = (lambda _: None) if clean else _CONTROL.search
+    key_columns = {"resident_id", "household_id", "relationship", "status", "address"}
+    no_failures: frozenset[str] = frozenset()
+    for line, record in records:
+        ticker.tick()
+        joined = ",".join(record)
+        if control(joined) and _control_problems(file, line, header, record, problems):
+            continue
+        # strip only when some cell could start or end with a space or tab (the joined text tells)
+        if "\t" in joined or ", " in joined or " ," in joined or joined[:1] == " " or joined[-1:] == " ":
+            record = [v.strip(_BLANK) for v in record]
+        record.append("")
+        c: tuple[str, ...] = pick(record)
+        errors: list[_Cell]
+        failed: Set[str]
+        if _resident_ok(c, len(joined)):
+            errors = []
+            failed = no_failures
+        else:
+            row = _Row(line, dict(zip(header, record, strict=False)))
+            _resident(tenant, row, version)
+            errors = row.errors
+            failed = {e.column for e in errors}
+        rid, hid, relationship, address, status, my_number = c[0], c[1], c[6], c[7], c[14] or _RESIDENT, c[17]
+        if rid and rid in ids:
+            errors.append(_Cell("resident_id", f"duplicate resident_id {rid}"))
+        elif "resident_id" not in failed:
+            ids.add(rid)  # known to the other files even if another cell of the row is wrong
+        if my_number and "my_number" not in failed:
+            key = int(my_number)
+            if key in my_numbers:
+                errors.append(_Cell("my_number", "duplicate 個人番号 (another resident has it)"))
+            my_numbers.add(key)
+        if not (failed and failed & key_columns):
+            active = status not in _REMOVED
+            if not active:
+                removed.add(rid)
+            h = hh.get(hid)
+            if h is None:
+                h = hh[hid] = _Household(line, rid, address)
+                if sink is not None:
+                    sink.households.append((tenant, hid, rid, address))
+            if relationship == HEAD:
+                if active:
+                    h.active_heads += 1
+                    if h.active_heads > 1:
+                        errors.append(
+                            _Cell(
+                                "relationship",
+                                f"household {hid} has a second {HEAD} among its active members (already {h.head})",
+                            )
+                        )
+                    else:
+                        h.head, h.address = rid, address
+                elif h.removed_head is None:
+                    h.removed_head = (rid, address)
+            h.any_active = h.any_active or active
+        for cell in errors:
+            problems.add(file, line, cell.column, cell.message)
+        count += 1
+        if sink is not None and sink.active:
+            if problems.total:
+                sink.stop()
+            else:
+                sink.residents.append(c)
+                if len(sink.residents) >= sink.CHUNK:
+                    sink.flush()
+    for hid, h in hh.items():
+        if h.any_active and h.active_heads == 0:
+            problems.add(file, h.first_line, "relationship", f"household {hid} has no {HEAD} among its active members")
+        if h.head is None:
+            h.head, h.address = h.removed_head or (h.first_member, h.address)
+    if sink is not None and problems.total:
+        sink.stop()
+    return _Residents(ids, removed, hh, count)
+
+
+_CONTROL_BYTES = bytes((*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F))  # _CONTROL, in UTF-8
+
+
+def _scan(path: Path) -> tuple[int, bool]:
+    """The number of lines after the header (for the progress bar) and whether the file holds any control
+    character of `_CONTROL` (in UTF-8 these bytes only ever stand for themselves): if not, no record needs
+    the per-cell check."""
     n = 0
+    control = False
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 20):
             n += chunk.count(b"\n")
-    return max(n - 1, 0)
+            control = control or len(chunk.translate(None, _CONTROL_BYTES)) != len(chunk)
+    return max(n - 1, 0), control
 
 
 class _Ticker:
@@ -504,67 +845,32 @@ class _Ticker:
             self.progress(self.total, self.total)
 
 
-def _validate(tenant: str, base: Path, problems: _Problems, ticker: _Ticker) -> _Plan:
+def _validate(
+    tenant: str,
+    base: Path,
+    problems: _Problems,
+    ticker: _Ticker,
+    *,
+    version: int = 1,
+    sink: _Sink | None = None,
+    clean: bool = False,
+) -> _Plan:
+    """Validates every file; with a sink, residents.csv is written as it is validated (one pass)."""
     present = {name for name in (RESIDENTS_FILE, SEALS_FILE, INCOME_FILE, SUPPORT_FILE) if (base / name).is_file()}
     counts = dict.fromkeys((RESIDENTS_FILE, SEALS_FILE, INCOME_FILE, SUPPORT_FILE), 0)
     if RESIDENTS_FILE not in present:
         problems.add(RESIDENTS_FILE, 0, "", f"{RESIDENTS_FILE} is required in {base}")
-    ids: set[str] = set()
-    removed: set[str] = set()
-    my_numbers: set[int] = set()
-    hh: dict[str, _Household] = {}
+        ids: set[str] = set()
+        removed: set[str] = set()
+        hh: dict[str, _Household] = {}
+    else:
+        ids, removed, hh, counts[RESIDENTS_FILE] = _residents_pass(
+            tenant, version, base / RESIDENTS_FILE, problems, ticker, sink, clean=clean
+        )
 
     def report(file: str, row: _Row) -> None:
         for cell in row.errors:
             problems.add(file, row.line, cell.column, cell.message)
-
-    if RESIDENTS_FILE in present:
-        for row in _read(base / RESIDENTS_FILE, RESIDENTS_FILE, RESIDENT_REQUIRED, RESIDENT_OPTIONAL, problems):
-            ticker.tick()
-            rec = _resident(tenant, row, 1)
-            rid, hid, relationship, address, status, my_number = rec[1], rec[2], rec[7], rec[8], rec[15], rec[18]
-            failed = {c.column for c in row.errors}
-            if rid and rid in ids:
-                row.fail("resident_id", f"duplicate resident_id {rid}")
-            elif "resident_id" not in failed:
-                ids.add(rid)  # known to the other files even if another cell of the row is wrong
-            if my_number and "my_number" not in failed:
-                key = int(my_number)
-                if key in my_numbers:
-                    row.fail("my_number", "duplicate 個人番号 (another resident has it)")
-                my_numbers.add(key)
-            if not failed & {"resident_id", "household_id", "relationship", "status", "address"}:
-                active = status not in _REMOVED
-                if not active:
-                    removed.add(rid)
-                h = hh.get(hid)
-                if h is None:
-                    h = hh[hid] = _Household(row.line, rid, address)
-                if relationship == HEAD:
-                    if active:
-                        h.active_heads += 1
-                        if h.active_heads > 1:
-                            row.fail(
-                                "relationship",
-                                f"household {hid} has a second {HEAD} among its active members (already {h.head})",
-                            )
-                        else:
-                            h.head, h.address = rid, address
-                    elif h.removed_head is None:
-                        h.removed_head = (rid, address)
-                h.any_active = h.any_active or active
-            report(RESIDENTS_FILE, row)
-            counts[RESIDENTS_FILE] += 1
-        for hid, h in hh.items():
-            if h.any_active and h.active_heads == 0:
-                problems.add(
-                    RESIDENTS_FILE,
-                    h.first_line,
-                    "relationship",
-                    f"household {hid} has no {HEAD} among its active members",
-                )
-            if h.head is None:
-                h.head, h.address = h.removed_head or (h.first_member, h.address)
 
     # without a readable residents.csv, references cannot be checked (its own problem is reported)
     check_refs = RESIDENTS_FILE in present and not any(p.file == RESIDENTS_FILE and p.line <= 1 for p in problems.items)
@@ -646,24 +952,11 @@ def _rows_of(
         raise problems.rejected()
 
 
-def _resident_rows(path: Path, tenant: str, version: int, ticker: _Ticker) -> Iterator[tuple[Any, ...]]:
-    """Second pass over a VALIDATED residents.csv: cells as text (dates stay ISO text, which both
-    SQLite and COPY take as is), empty → NULL, status defaults to resident."""
-    cells = RESIDENT_HEADER
-    status_at = cells.index("status")
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, strict=True)
-        header = [h.strip(_BLANK) for h in next(reader)]
-        where = {h: i for i, h in enumerate(header)}
-        idx = [where.get(c, -1) for c in cells]
-        for record in reader:
-            if not record:
-                continue
-            values = [record[i].strip(_BLANK) or None if i >= 0 else None for i in idx]
-            if values[status_at] is None:
-                values[status_at] = _RESIDENT
-            ticker.tick()
-            yield (tenant, *values, version)
+def _occupied(tenant: str) -> Conflict:
+    return Conflict(
+        f"tenant {tenant} already has a registry; import with replace to replace it",
+        f"団体 {tenant} には既に住民データがあります。置き換える場合は replace を指定してください",
+    )
 
 
 def _fingerprint(base: Path, files: list[str]) -> list[tuple[str, int, int]]:
@@ -694,61 +987,71 @@ def import_directory(
     if not base.is_dir():
         raise ImportRejected([ImportProblem(str(base), 0, "", "not a directory")])
     files = [n for n in (RESIDENTS_FILE, SEALS_FILE, INCOME_FILE, SUPPORT_FILE) if (base / n).is_file()]
-    ticker = _Ticker(progress, 2 * sum(_count_lines(base / n) for n in files))
+    # residents.csv is read once, the other files twice (validated, then written)
+    scans = {n: _scan(base / n) for n in files}
+    ticker = _Ticker(progress, sum((1 if n == RESIDENTS_FILE else 2) * scans[n][0] for n in files))
+    clean = RESIDENTS_FILE in scans and not scans[RESIDENTS_FILE][1]
     problems = _Problems()
     fingerprint = _fingerprint(base, files)
-    plan = _validate(tenant, base, problems, ticker)
-    if problems.total:
-        raise problems.rejected()
-
-    if _fingerprint(base, files) != fingerprint:
-        raise ImportRejected([ImportProblem(base.name, 0, "", "the files changed during validation; run it again")])
+    with engine.connect() as conn:
+        occupied = not RegistryStore(conn).tenant_is_empty(tenant)
+    if occupied and not replace:
+        _validate(tenant, base, problems, ticker, clean=clean)  # the problems first, if any; nothing is written
+        if problems.total:
+            raise problems.rejected()
+        raise _occupied(tenant)
     with engine.begin() as conn:
         store = RegistryStore(conn)
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"kofu.registry.import:{tenant}"})
         empty = store.tenant_is_empty(tenant)
         if not empty and not replace:
-            raise Conflict(
-                f"tenant {tenant} already has a registry; import with replace to replace it",
-                f"団体 {tenant} には既に住民データがあります。置き換える場合は replace を指定してください",
-            )
+            raise _occupied(tenant)
         version = store.max_version(tenant) + 1 if not empty else 1
         if not empty:
             store.delete_tenant(tenant)
-        n_households = store.bulk_insert(
-            households,
-            HOUSEHOLD_COLUMNS,
-            ((tenant, hid, h.head, h.address) for hid, h in plan.households.items()),
-        )
-        counts: dict[str, int] = {}
-        counts[RESIDENTS_FILE] = store.bulk_insert(
-            residents, RESIDENT_COLUMNS, _resident_rows(base / RESIDENTS_FILE, tenant, version, ticker)
-        )
-        for file, table, columns, required, optional, convert in (
-            (
-                SEALS_FILE,
-                seals,
-                SEAL_COLUMNS,
-                SEAL_REQUIRED,
-                SEAL_OPTIONAL,
-                lambda row: _seal(tenant, row, base, read_image=True),
-            ),
-            (INCOME_FILE, income, INCOME_COLUMNS, INCOME_REQUIRED, INCOME_OPTIONAL, lambda row: _income(tenant, row)),
-            (
-                SUPPORT_FILE,
-                support,
-                SUPPORT_COLUMNS,
-                SUPPORT_REQUIRED,
-                SUPPORT_OPTIONAL,
-                lambda row: _support(tenant, row),
-            ),
-        ):
-            counts[file] = (
-                store.bulk_insert(table, columns, _rows_of(file, base / file, required, optional, convert, ticker))
-                if file in plan.present
-                else 0
-            )
+        # one pass over residents.csv validates and writes it (households provisionally); the other files are
+        # validated, and only then written; any problem raises here and rolls the transaction back
+        postgres = conn.dialect.name == "postgresql"
+        with store.bulk_writes():
+            with store.households_checked_once(tenant), _Sink(store, tenant, version, threaded=postgres) as sink:
+                plan = _validate(tenant, base, problems, ticker, version=version, sink=sink, clean=clean)
+                if problems.total:
+                    raise problems.rejected()
+                sink.finish(plan.households)
+            n_households = len(plan.households)
+            counts: dict[str, int] = {RESIDENTS_FILE: plan.counts[RESIDENTS_FILE]}
+            for file, table, columns, required, optional, convert in (
+                (
+                    SEALS_FILE,
+                    seals,
+                    SEAL_COLUMNS,
+                    SEAL_REQUIRED,
+                    SEAL_OPTIONAL,
+                    lambda row: _seal(tenant, row, base, read_image=True),
+                ),
+                (
+                    INCOME_FILE,
+                    income,
+                    INCOME_COLUMNS,
+                    INCOME_REQUIRED,
+                    INCOME_OPTIONAL,
+                    lambda row: _income(tenant, row),
+                ),
+                (
+                    SUPPORT_FILE,
+                    support,
+                    SUPPORT_COLUMNS,
+                    SUPPORT_REQUIRED,
+                    SUPPORT_OPTIONAL,
+                    lambda row: _support(tenant, row),
+                ),
+            ):
+                counts[file] = (
+                    store.bulk_insert(table, columns, _rows_of(file, base / file, required, optional, convert, ticker))
+                    if file in plan.present
+                    else 0
+                )
         if _fingerprint(base, files) != fingerprint:
             raise ImportRejected([ImportProblem(base.name, 0, "", "the files changed during the import; run it again")])
         orphans = store.count_orphan_cards(tenant)

@@ -109,7 +109,7 @@ def _apply(conn: Connection, event: RegistryEvent, recorded_at: datetime) -> App
     if not event.resident_id:
         raise _reject("missing-resident-id", "the event has no resident_id", "イベントに宛名番号がありません")
     store = RegistryStore(conn)
-    current = store.get_resident(event.tenant, event.resident_id, lock=True)
+    current = _lock_in_order(store, event)
     if isinstance(event, TransferIn):
         applied = _transfer_in(store, event, current)
     else:
@@ -200,6 +200,42 @@ def _check_dates(event: RegistryEvent, *, notified_not_before_effective: bool) -
             f"{event.kind}: notified on {event.notified_on} before the change itself ({event.effective_on})",
             f"{event.kind}：届出日 {event.notified_on} が異動日 {event.effective_on} より前です",
         )
+
+
+def _lock_in_order(store: RegistryStore, event: RegistryEvent) -> Resident | None:
+    """Locks what the event will change in one fixed order and returns the locked resident (or None).
+
+    PostgreSQL (on SQLite BEGIN IMMEDIATE serialises writers and these locks are no-ops): first advisory
+    locks on the names of rows a transfer-in or household change may create (its resident id, the
+    household ids), so that two of them cannot both insert the same row; then the households the event
+    touches (a transfer-in's, a relocation's, a household change's current and target one) by
+    household_id; then the resident. A relocation then locks the household's members by resident_id.
+    Everyone taking households before residents is what keeps two relocations started by different members
+    of one household (or a relocation and a household change or a returning member's transfer-in) from
+    deadlocking."""
+    tenant, rid = event.tenant, event.resident_id
+    names: set[str] = set()
+    if isinstance(event, TransferIn):
+        names |= {f"resident:{rid}", f"household:{event.household_id}"}
+    elif isinstance(event, HouseholdChange):
+        names.add(f"household:{event.household_id}")
+    for name in sorted(names):
+        store.advisory_lock(f"kofu.registry:{tenant}:{name}")
+    for _ in range(3):
+        # the household a relocation or household change starts from is read first, unlocked, to be
+        # locked before the resident; if a concurrent household change moved the resident meanwhile, again
+        seen = store.get_resident(tenant, rid) if isinstance(event, Relocation | HouseholdChange) else None
+        wanted: set[str] = set()
+        if isinstance(event, TransferIn | HouseholdChange):
+            wanted.add(event.household_id)
+        if seen is not None:
+            wanted.add(seen.household_id)
+        for household_id in sorted(wanted):
+            store.household(tenant, household_id, lock=True)
+        current = store.get_resident(tenant, rid, lock=True)
+        if seen is None or current is None or current.household_id == seen.household_id:
+            return current
+    return store.get_resident(tenant, rid, lock=True)
 
 
 def _transfer_in(store: RegistryStore, ev: TransferIn, current: Resident | None) -> AppliedEvent:

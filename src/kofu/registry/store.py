@@ -11,7 +11,8 @@ the transaction that applies an event or an import.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -39,6 +40,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from kofu.common.errors import Conflict
 from kofu.db import metadata
@@ -184,6 +186,7 @@ events = Table(
 )
 
 RESIDENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in residents.columns)
+RESIDENT_CELLS: tuple[str, ...] = RESIDENT_COLUMNS[1:-1]  # what an import file gives: all but tenant, version
 HOUSEHOLD_COLUMNS: tuple[str, ...] = tuple(c.name for c in households.columns)
 SEAL_COLUMNS: tuple[str, ...] = tuple(c.name for c in seals.columns if c.name != "id")
 INCOME_COLUMNS: tuple[str, ...] = tuple(c.name for c in income.columns)
@@ -463,7 +466,30 @@ class RegistryStore:
     # ---- writes used by the service ----
 
     def insert_resident(self, r: Resident) -> None:
-        self.conn.execute(insert(residents).values(**resident_row(r)))
+        """Raises `Conflict` (code `registry.already-registered`) instead of a raw IntegrityError when the
+        resident id exists, e.g. inserted by a concurrent transaction that committed first (on PostgreSQL the
+        insert runs in a savepoint so that the transaction can still tell which constraint failed)."""
+        stmt = insert(residents).values(**resident_row(r))
+        try:
+            if _is_postgres(self.conn):
+                with self.conn.begin_nested():
+                    self.conn.execute(stmt)
+            else:  # SQLite undoes only the failed statement
+                self.conn.execute(stmt)
+        except IntegrityError:
+            if self.get_resident(r.tenant, r.resident_id) is None:
+                raise
+            raise Conflict(
+                f"resident {r.resident_id} is already registered in tenant {r.tenant}",
+                f"宛名番号 {r.resident_id} の住民は既に登録されています",
+                code="registry.already-registered",
+            ) from None
+
+    def advisory_lock(self, key: str) -> None:
+        """A transaction-scoped lock on a name (PostgreSQL `pg_advisory_xact_lock`) for rows that do not
+        exist yet and so cannot be locked with FOR UPDATE; a no-op on SQLite (BEGIN IMMEDIATE serialises)."""
+        if _is_postgres(self.conn):
+            self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
 
     def update_resident(self, r: Resident, *, expected_version: int) -> None:
         """Writes `r` (whose version is already bumped) if the row is still at `expected_version`."""
@@ -625,24 +651,82 @@ class RegistryStore:
         )
         return int(self.conn.execute(stmt).scalar_one())
 
-    def bulk_insert(self, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-        """Inserts rows (tuples in `columns` order): COPY on PostgreSQL, executemany elsewhere."""
+    @contextmanager
+    def bulk_writes(self, cache_mib: int = 256) -> Iterator[None]:
+        """Around a large import inside the caller's transaction. SQLite: a page cache of `cache_mib` MiB for
+        this connection (the default 2 MiB spills the index B-trees to the WAL mid-transaction), restored
+        afterwards; `cache_size` is safe to change inside a transaction. Nothing to do on PostgreSQL."""
+        if self.conn.dialect.name != "sqlite":
+            yield
+            return
+        before = self.conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+        self.conn.exec_driver_sql(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
+        try:
+            yield
+        finally:
+            self.conn.exec_driver_sql(f"PRAGMA cache_size={int(before)}")
+
+    @contextmanager
+    def households_checked_once(self, tenant: str) -> Iterator[bool]:
+        """Around writing a tenant's households and residents in bulk: on PostgreSQL, when the role may set
+        `session_replication_role` (a superuser, or SET granted on it), the per-row foreign-key triggers are
+        switched off for this transaction (`SET LOCAL … = replica`, as pg_restore --disable-triggers does) and
+        the residents → households key is checked ONCE for the tenant at the end (one anti-join); a
+        violation raises (and the caller's transaction is rolled back). Only registry tables reference
+        registry tables and none has other triggers. Yields whether the triggers are off; a no-op on SQLite."""
+        if not _is_postgres(self.conn) or not self._may_set_replication_role():
+            yield False
+            return
+        self.conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        yield True
+        self.conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
+        orphans = self.conn.execute(
+            select(func.count())
+            .select_from(residents)
+            .where(
+                residents.c.tenant == tenant,
+                ~select(households.c.household_id)
+                .where(households.c.tenant == residents.c.tenant, households.c.household_id == residents.c.household_id)
+                .exists(),
+            )
+        ).scalar_one()
+        if orphans:
+            raise RuntimeError(f"{orphans} resident row(s) of tenant {tenant} reference no household")
+
+    def _may_set_replication_role(self) -> bool:
+        version = int(self.conn.exec_driver_sql("SHOW server_version_num").scalar_one())
+        if version >= 150000:
+            sql = "SELECT has_parameter_privilege('session_replication_role', 'SET')"
+        else:
+            sql = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        return bool(self.conn.exec_driver_sql(sql).scalar_one())
+
+    def bulk_insert(
+        self, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, plain: bool = False
+    ) -> int:
+        """Inserts rows (tuples in `columns` order): COPY on PostgreSQL, executemany elsewhere. `plain`: the
+        rows hold only str/int/bytes/None (dates already ISO text), so nothing is converted on SQLite."""
         if _is_postgres(self.conn):
             return self._copy(table, columns, rows)
         if self.conn.dialect.name == "sqlite":
-            # executemany on the driver: SQLAlchemy's per-row parameter processing would dominate.
+            # executemany on the DB-API cursor: SQLAlchemy's per-row parameter processing would dominate.
             # Dates go in as SQLAlchemy's SQLite Date type stores them (ISO text).
             sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            cursor: Any = self.conn.connection.driver_connection
+            if plain:
+                given = rows if isinstance(rows, list) else list(rows)
+                cursor.executemany(sql, given)
+                return len(given)
             n = 0
             raw: list[tuple[Any, ...]] = []
             for row in rows:
                 raw.append(tuple(v.isoformat() if isinstance(v, date) else v for v in row))
                 if len(raw) >= 10_000:
-                    self.conn.exec_driver_sql(sql, raw)
+                    cursor.executemany(sql, raw)
                     n += len(raw)
                     raw = []
             if raw:
-                self.conn.exec_driver_sql(sql, raw)
+                cursor.executemany(sql, raw)
                 n += len(raw)
             return n
         stmt = insert(table)
@@ -658,6 +742,48 @@ class RegistryStore:
             self.conn.execute(stmt, batch)
             n += len(batch)
         return n
+
+    def bulk_insert_residents(self, tenant: str, version: int, cells: list[tuple[str, ...]]) -> int:
+        """Inserts residents given as their CSV cells: tuples of RESIDENT_CELLS (every column but tenant and
+        version) as text, dates ISO, "" = NULL and an empty status = resident. The empty-to-NULL mapping is
+        done by the database (SQLite: NULLIF in the statement; PostgreSQL: COPY with NULL ''), not per cell
+        in Python."""
+        if not (len(tenant) == TENANT and tenant.isascii() and tenant.isdigit()):
+            raise ValueError("tenant must be a 6-digit code")
+        if not cells:
+            return 0
+        status_at = RESIDENT_CELLS.index("status")
+        if _is_postgres(self.conn):
+            driver: Any = self.conn.connection.driver_connection
+            cols = ", ".join(f'"{c}"' for c in RESIDENT_COLUMNS)
+            with (
+                driver.cursor() as cur,
+                cur.copy(f"COPY {residents.name} ({cols}) FROM STDIN (FORMAT text, NULL '')") as copy,
+            ):
+                write = copy.write_row
+                default = ResidentStatus.RESIDENT.value
+                for c in cells:
+                    if c[status_at]:
+                        write((tenant, *c, version))
+                    else:
+                        row = [tenant, *c, version]
+                        row[1 + status_at] = default
+                        write(row)
+            return len(cells)
+        values = []
+        for col in RESIDENT_CELLS:
+            if col == "status":
+                values.append(f"COALESCE(NULLIF(?, ''), '{ResidentStatus.RESIDENT.value}')")
+            elif residents.c[col].nullable:
+                values.append("NULLIF(?, '')")
+            else:
+                values.append("?")
+        sql = (
+            f"INSERT INTO {residents.name} ({', '.join(RESIDENT_COLUMNS)}) "
+            f"VALUES ('{tenant}', {', '.join(values)}, {int(version)})"
+        )
+        self.conn.connection.driver_connection.executemany(sql, cells)  # type: ignore[union-attr]
+        return len(cells)
 
     def _copy(self, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         driver: Any = self.conn.connection.driver_connection

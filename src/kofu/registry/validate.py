@@ -8,7 +8,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HEAD = "世帯主"
 
 # Q_n for the digits read left to right (n = 11 … 1 counted from the right)
-_MY_NUMBER_WEIGHTS = tuple((n + 1 if n <= 6 else n - 5) for n in range(11, 0, -1))
+MY_NUMBER_WEIGHTS = tuple((n + 1 if n <= 6 else n - 5) for n in range(11, 0, -1))
 
 
 def my_number_check_digit(eleven: str) -> int:
@@ -19,7 +19,7 @@ def my_number_check_digit(eleven: str) -> int:
     """
     if len(eleven) != 11 or not eleven.isascii() or not eleven.isdigit():
         raise ValueError("eleven digits expected")
-    total = sum(map(_mul, map(int, eleven), _MY_NUMBER_WEIGHTS))
+    total = sum(map(_mul, map(int, eleven), MY_NUMBER_WEIGHTS))
     r = total % 11
     return 0 if r <= 1 else 11 - r
 

@@ -1,0 +1,175 @@
+"""What a kiosk call costs the center, and that the cheaper path keeps its promises: the kiosk credential
+remembered briefly (and forgotten on deactivation), the Idempotency-Key row written by the step's own
+transaction (same key + same body → the stored answer, other body → 409, while running → 409)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+
+from kofu.center.api import create_app
+from kofu.center.client import CenterClient, CenterRefused
+from kofu.center.protocol import challenge_bytes
+from kofu.center.service import CenterService, CenterSettings
+from kofu.center.store import center_audit, idempotency, payments, sessions
+
+from .conftest import Rig, login
+
+
+def refused(fn: Any, *args: Any, **kwargs: Any) -> CenterRefused:
+    with pytest.raises(CenterRefused) as info:
+        fn(*args, **kwargs)
+    return info.value
+
+
+@contextmanager
+def transactions(engine: Engine) -> Iterator[list[list[str]]]:
+    """Every transaction begun on `engine` meanwhile, as the list of its statements."""
+    seen: list[list[str]] = []
+
+    def begin(conn: Any) -> None:
+        seen.append([])
+
+    def statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        if seen and not sql.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
+            seen[-1].append(" ".join(sql.split())[:60])
+
+    event.listen(engine, "begin", begin)
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "begin", begin)
+        event.remove(engine, "before_cursor_execute", statement)
+
+
+def test_steps_without_the_issuer_take_one_transaction_holding_their_idempotency_row(rig: Rig) -> None:
+    center = rig.kiosk()
+    center.open_session()  # the kiosk's credential is now remembered
+    sid, _ = login(center, rig.card("R1"))
+    order = center.order(sid, "juminhyo")
+    with transactions(rig.world.engine) as opened:
+        center.open_session()
+    with transactions(rig.world.engine) as paid:
+        center.pay(order.order_id, {100: 1})
+    with transactions(rig.world.engine) as cancelled:
+        center.cancel(order.order_id)
+    for name, txs in (("open", opened), ("pay", paid), ("cancel", cancelled)):
+        assert len(txs) == 1, (name, txs)
+        assert sum("center_idempotency" in s for s in txs[0]) == 1, (name, txs[0])  # one INSERT, no UPDATE
+        assert not any(s.startswith("SELECT center_kiosks") for s in txs[0]), name
+
+
+def test_a_remembered_credential_still_refuses_a_wrong_secret_and_forgets_a_deactivated_kiosk(rig: Rig) -> None:
+    good = rig.kiosk("K1")
+    good.open_session()
+    e = refused(rig.kiosk("K1", rig.secrets["K2"]).open_session)
+    assert (e.status, e.code) == (401, "kiosk-unauthorized")
+    rig.service.set_kiosk_active("K1", False)
+    assert refused(good.open_session).status == 401  # at once, within the cache time
+    rig.service.set_kiosk_active("K1", True)
+    good.open_session()
+
+
+def test_another_center_process_sees_a_deactivation_within_its_cache_time(rig: Rig) -> None:
+    other = CenterService(
+        rig.world.engine,
+        rig.service.gateway,
+        rig.service.validator,
+        rig.world.clock,
+        CenterSettings(kiosk_cache_seconds=0.3),
+    )
+    kiosk = CenterClient.in_process(create_app(other), "K1", rig.secrets["K1"])
+    kiosk.open_session()
+    rig.service.set_kiosk_active("K1", False)  # done by another process: `other` still remembers K1
+    kiosk.open_session()
+    time.sleep(0.35)
+    assert refused(kiosk.open_session).status == 401
+
+
+def test_a_repeated_open_session_is_answered_from_its_row_and_leaves_one_session(rig: Rig) -> None:
+    center = rig.kiosk()
+    first = center.open_session(key="open-1")
+    path = "/v1/sessions"
+    raw = center.http.post(path, json={}, headers={"Idempotency-Key": "open-1"})
+    assert raw.status_code == 200 and raw.headers["Idempotent-Replayed"] == "true"
+    assert raw.json()["session_id"] == first.session_id
+    with rig.world.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(sessions)).scalar_one() == 1
+        opened = conn.execute(select(func.count()).where(center_audit.c.kind == "session.opened")).scalar_one()
+        assert opened == 1  # the repeat's session and audit entry were rolled back with its transaction
+    e = refused(center.pay, "no-such-order", {100: 1}, key="open-1")
+    assert (e.status, e.code) == (409, "idempotency-key-reused")
+
+
+def test_a_duplicate_while_the_first_runs_gets_409_in_progress(rig: Rig) -> None:
+    center = rig.kiosk()
+    sid, _ = login(center, rig.card("R1"))
+    order = center.order(sid, "juminhyo")
+    center.pay(order.order_id, {500: 1})
+    gateway = rig.service.gateway
+    issuing, release = threading.Event(), threading.Event()
+    real_issue = gateway.issue
+
+    def slow_issue(*args: Any, **kwargs: Any) -> Any:
+        issuing.set()
+        assert release.wait(30)
+        return real_issue(*args, **kwargs)
+
+    gateway.issue = slow_issue  # type: ignore[method-assign]
+    answers: list[Any] = []
+    first = threading.Thread(target=lambda: answers.append(rig.kiosk().documents(order.order_id, key="docs-1")))
+    first.start()
+    try:
+        assert issuing.wait(30)  # the first request holds the key: its claim transaction committed
+        e = refused(center.documents, order.order_id, key="docs-1")
+        assert (e.status, e.code) == (409, "in-progress")
+        e = refused(center.pay, order.order_id, {100: 1}, key="docs-1")
+        assert (e.status, e.code) == (409, "idempotency-key-reused")
+    finally:
+        release.set()
+        first.join(30)
+        gateway.issue = real_issue  # type: ignore[method-assign]
+    (job,) = answers[0].jobs
+    with rig.world.engine.connect() as conn:
+        row = conn.execute(select(idempotency).where(idempotency.c.key == "docs-1")).mappings().one()
+    assert (row["status_code"], row["response"]) == (200, None)  # ran; the document itself is never stored
+    (again,) = center.documents(order.order_id, key="docs-1").jobs  # so a retry re-issues
+    assert again.job_id != job.job_id
+    assert center.print_result(order.order_id, again.job_id, ok=True).status == "completed"
+
+
+def test_one_try_per_challenge_even_when_the_card_is_refused(rig: Rig) -> None:
+    center = rig.kiosk()
+    card = rig.card("R1")
+    opened = center.open_session()
+    card.verify_auth_pin("1234")
+    certificate = card.read_auth_certificate()
+    wrong = card.sign_auth_sha256(b"not this session's challenge")
+    assert refused(center.authenticate_jpki, opened.session_id, certificate, wrong).code == "signature-invalid"
+    right = card.sign_auth_sha256(challenge_bytes(opened.session_id, "K1", opened.nonce))
+    e = refused(center.authenticate_jpki, opened.session_id, certificate, right)
+    assert (e.status, e.code) == (409, "nonce-used")
+    with rig.world.engine.connect() as conn:
+        kinds = [
+            k for (k,) in conn.execute(select(center_audit.c.kind).order_by(center_audit.c.chain, center_audit.c.seq))
+        ]
+    assert kinds[-3:] == ["session.opened", "session.refused", "session.replay"]
+
+
+def test_a_payment_replayed_after_the_answer_is_not_paid_twice(rig: Rig) -> None:
+    center = rig.kiosk()
+    sid, _ = login(center, rig.card("R1"))
+    order = center.order(sid, "juminhyo")
+    a = center.pay(order.order_id, {100: 1}, key="p-1")
+    b = center.pay(order.order_id, {100: 1}, key="p-1")
+    assert a == b
+    with rig.world.engine.connect() as conn:
+        rows = conn.execute(select(payments.c.amount).where(payments.c.order_id == order.order_id)).all()
+    assert [r.amount for r in rows] == [100]
