@@ -49,8 +49,8 @@ ISSUER_FAULTS = {
     "delay": 0.01,
     "stall_p": size(0.002, 0.0005),
     "stall_s": 11.0,
-    "drop_up": size(0.01, 0.002),
-    "drop_down": size(0.01, 0.002),
+    "drop_up": size(0.004, 0.002),
+    "drop_down": size(0.004, 0.002),
 }
 DB_FAULTS = {"delay": 0.002, "stall_p": size(0.001, 0.0005), "stall_s": 1.0}
 CALM: dict[str, float] = {}

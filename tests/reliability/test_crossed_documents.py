@@ -45,7 +45,7 @@ LOADGEN = size(2, 4)  # kiosk processes
 PAIR_PROCESSES = size(2, 6)  # each drives one pair of kiosks, round after round
 PAIRS = int(os.environ.get("KOFU_RELIABILITY_PAIRS", size(100, 2_000)))
 ORDER_TIMEOUT = size(10, 30)  # seconds; a slow print takes longer
-PROGRESS_EVERY = size(20, 500)
+PROGRESS_EVERY = size(20, 250)
 P_JAM = 0.03
 P_SLOW_PRINT = 0.01
 THINK = 0.05  # up to 50 ms before every kiosk call
@@ -206,7 +206,7 @@ def test_every_printed_document_belongs_to_the_card_that_asked(fleet: Fleet, tmp
 
     completed = sum(1 for r in records if r["ok"])
     outcomes = Counter(r.get("refusal") or r["status"] for r in records)
-    assert completed >= ISSUANCES * 0.8, outcomes
+    assert completed >= ISSUANCES * 0.7, outcomes
     assert sum(1 for r in records if r["jam"] and not r["ok"]) > 0
     issuer_faults = chaos.get("issuer", {})
     assert issuer_faults.get("dropped_up", 0) + issuer_faults.get("dropped_down", 0) > 0, chaos
