@@ -35,7 +35,7 @@ from kofu.registry.store import RegistryStore
 from kofu.registry.validate import with_my_number_check_digit
 from kofu.web import center_service
 from tests.conftest import POSTGRES_URL, _postgres_admin
-from tests.e2e.test_processes import ALWAYS_OPEN, KOFU, wait_healthy
+from tests.e2e.test_processes import ALWAYS_OPEN, wait_healthy
 from tests.issuer.factories import resident
 from tests.reliability.conftest import size
 from tests.reliability.world import CODES, FAMILY, GIVEN
@@ -146,7 +146,7 @@ class Fleet:
         ensure_pki(c.settings.keys_dir)
         ensure_center_api_cert(c.settings.keys_dir)
         c.engine.dispose()
-        self.engine = create_engine_for(self.url)
+        self.engine = create_engine_for(self.url, pool_size=1, max_overflow=1)
 
     # ---- the processes ----
 
@@ -158,6 +158,7 @@ class Fleet:
             "PYTHONPATH": str(ROOT),
         }
         self.env.pop("KOFU_FAULT", None)
+        kofu = [sys.executable, "-m", "tests.reliability.capped"]  # `kofu` with at most 3 database connections
         logs = self.home / "logs"
         p_jpki = free_port()
         jpki_url = f"http://127.0.0.1:{p_jpki}"
@@ -179,7 +180,7 @@ class Fleet:
         while not ready.exists():
             assert chaos.poll() is None and time.monotonic() < deadline, log_tail(chaos)
             time.sleep(0.1)
-        jpki = spawn_logged([KOFU, "serve", "jpki", "--port", str(p_jpki)], self.env, logs / "jpki.log")
+        jpki = spawn_logged([*kofu, "serve", "jpki", "--port", str(p_jpki)], self.env, logs / "jpki.log")
         self.procs.append(jpki)
         wait_healthy(f"{jpki_url}/healthz", jpki)
         files = ensure_pki(self.home / "keys")
@@ -189,11 +190,11 @@ class Fleet:
         for i, (p_issuer, p_issuer_proxy, p_db_proxy, p_center) in enumerate(plan):
             issuer_env = {**self.env, "KOFU_DATABASE_URL": self.url.replace(f":{PG_PORT}/", f":{p_db_proxy}/")}
             issuer = spawn_logged(
-                [KOFU, "serve", "issuer", "--port", str(p_issuer)], issuer_env, logs / f"issuer-{i}.log"
+                [*kofu, "serve", "issuer", "--port", str(p_issuer)], issuer_env, logs / f"issuer-{i}.log"
             )
             center = spawn_logged(
                 [
-                    KOFU,
+                    *kofu,
                     "serve",
                     "center",
                     "--port",

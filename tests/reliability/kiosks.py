@@ -20,6 +20,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,7 @@ class Worker:
         self.people: list[list[str]] = cfg["people"]
         self.master_key = bytes.fromhex(cfg["master_key"])
         self.out = Path(cfg["out"])
-        self.engine: Engine = create_engine_for(cfg["db_url"], pool_size=4, max_overflow=16)
+        self.engine: Engine = create_engine_for(cfg["db_url"], pool_size=2, max_overflow=0, pool_timeout=600)
         self.lock = threading.Lock()
         self.results = Path(cfg["results"])
         self.checked = 0
@@ -173,6 +174,10 @@ class Worker:
             "problems": problems,
         }
 
+    def stopped(self) -> bool:
+        """The test ran out of time (it creates the stop file): no new visit starts."""
+        return Path(self.cfg["stop"]).exists()
+
     def write(self, record: dict[str, Any]) -> None:
         with self.lock, self.results.open("a", encoding="utf-8") as out:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -195,6 +200,8 @@ class Worker:
         with self.client(self.cfg["centers"][center_index], kid, secret) as client:
             center = PausingCenter(client, rng, self.cfg["think"])
             for r in range(runs):
+                if self.stopped():
+                    break
                 person = rng.choice(self.people)
                 try:
                     record = self.visit(center, person, rng, self.out / kid / str(r))
@@ -207,7 +214,7 @@ class Worker:
     def pair(self) -> None:
         """Two kiosks (threads), each through its whole flow; their `documents` calls meet in `PairSender`."""
         cfg = self.cfg
-        sender = PairSender(self.cfg)
+        sender = PairSender(self.cfg, self.stopped)
         try:
             threads = [
                 threading.Thread(target=self.pair_loop, args=(k, sender), name=f"pair-{k}", daemon=True)
@@ -243,6 +250,8 @@ class Worker:
                         sender.skip(k)  # did not get as far: the other kiosk of this round goes alone
                 record |= {"round": r, "released_ns": box.get("sent_ns"), "center": center_index}
                 self.write(record)
+                if sender.stop:
+                    break
         finally:
             for c in clients:
                 c.close()
@@ -254,7 +263,7 @@ class PairSender:
     this process microseconds apart — threads of two processes on a busy machine are scheduled milliseconds
     apart. Each call's send instant (monotonic ns) is returned with its answer."""
 
-    def __init__(self, cfg: dict[str, Any]) -> None:
+    def __init__(self, cfg: dict[str, Any], stopped: Callable[[], bool]) -> None:
         import asyncio
         import ssl
 
@@ -265,6 +274,8 @@ class PairSender:
         self.thread.start()
         self.cond = threading.Condition()
         self.generation = 0
+        self.stopped = stopped
+        self.stop = False  # decided once per round, when both kiosks are in: both stop after the same round
         self.slots: dict[int, tuple[int, CenterClient, str, Future[tuple[wire.Delivery, int]]] | None] = {}
         ctx = ssl.create_default_context(cafile=cfg["ca"])
 
@@ -299,6 +310,7 @@ class PairSender:
                     raise TimeoutError("the other kiosk of the pair did not come")
                 return
             slots, self.slots = self.slots, {}
+            self.stop = self.stopped()
             self.generation += 1
             self.cond.notify_all()
         asyncio.run_coroutine_threadsafe(self._send(slots), self.loop)

@@ -46,6 +46,9 @@ PAIR_PROCESSES = size(2, 6)  # each drives one pair of kiosks, round after round
 PAIRS = int(os.environ.get("KOFU_RELIABILITY_PAIRS", size(100, 2_000)))
 ORDER_TIMEOUT = size(10, 30)  # seconds; a slow print takes longer
 PROGRESS_EVERY = size(20, 250)
+# a run that must end by a deadline: no new visit starts after this many seconds; the checks still run
+MAX_SECONDS = float(os.environ.get("KOFU_RELIABILITY_MAX_SECONDS", "inf"))
+PAIRS_MAX_SECONDS = float(os.environ.get("KOFU_RELIABILITY_PAIRS_MAX_SECONDS", MAX_SECONDS))
 P_JAM = 0.03
 P_SLOW_PRINT = 0.01
 THINK = 0.05  # up to 50 ms before every kiosk call
@@ -86,6 +89,7 @@ def base_config(fleet: Fleet, out: Path, seed: int) -> dict[str, Any]:
         "p_jam": P_JAM,
         "p_slow_print": P_SLOW_PRINT,
         "slow_print_s": ORDER_TIMEOUT + 2,
+        "stop": str(out / "STOP"),
     }
 
 
@@ -119,7 +123,9 @@ def summary(records: list[dict[str, Any]]) -> str:
     return f"{len(records)} visits, {printed} printed, mismatches {problems}, {dict(outcomes)}"
 
 
-def watch(procs: list[subprocess.Popen[bytes]], paths: list[Path], total: int, label: str) -> list[dict[str, Any]]:
+def watch(
+    procs: list[subprocess.Popen[bytes]], paths: list[Path], total: int, label: str, stop: Path, limit: float
+) -> list[dict[str, Any]]:
     """Waits for the kiosk processes, printing counts every PROGRESS_EVERY visits (stderr)."""
     started = time.monotonic()
     reported, last_count, last_change = 0, 0, time.monotonic()
@@ -128,6 +134,10 @@ def watch(procs: list[subprocess.Popen[bytes]], paths: list[Path], total: int, l
         count = sum(p.read_text(encoding="utf-8").count("\n") for p in paths if p.exists())
         if count != last_count:
             last_count, last_change = count, time.monotonic()
+        if time.monotonic() - started > limit and not stop.exists():
+            stop.parent.mkdir(parents=True, exist_ok=True)
+            stop.touch()
+            say(f"{label}: out of time after {limit} s at {count}/{total}: no new visit starts")
         if count >= reported + PROGRESS_EVERY:
             reported = count - count % PROGRESS_EVERY
             rate = count / (time.monotonic() - started)
@@ -179,7 +189,7 @@ def test_every_printed_document_belongs_to_the_card_that_asked(fleet: Fleet, tmp
     procs = start_workers(fleet, configs, tmp_path)
     paths = [Path(c["results"]) for c in configs]
     try:
-        records = watch(procs, paths, ISSUANCES, "crossed")
+        records = watch(procs, paths, ISSUANCES, "crossed", tmp_path / "out" / "STOP", MAX_SECONDS)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -189,7 +199,6 @@ def test_every_printed_document_belongs_to_the_card_that_asked(fleet: Fleet, tmp
     chaos = fleet.chaos_stats()
     left = settle(fleet, within=4 * ORDER_TIMEOUT + 30)
 
-    assert len(records) == ISSUANCES
     exceptions = [r for r in records if r["status"] == "exception"]
     mismatches = [r for r in records if r.get("problems")]
     assert not mismatches, [(r["kiosk"], r.get("order"), r["problems"]) for r in mismatches[:5]]
@@ -206,7 +215,7 @@ def test_every_printed_document_belongs_to_the_card_that_asked(fleet: Fleet, tmp
 
     completed = sum(1 for r in records if r["ok"])
     outcomes = Counter(r.get("refusal") or r["status"] for r in records)
-    assert completed >= ISSUANCES * 0.7, outcomes
+    assert completed >= len(records) * 0.7, outcomes
     assert sum(1 for r in records if r["jam"] and not r["ok"]) > 0
     issuer_faults = chaos.get("issuer", {})
     assert issuer_faults.get("dropped_up", 0) + issuer_faults.get("dropped_down", 0) > 0, chaos
@@ -219,6 +228,7 @@ def test_every_printed_document_belongs_to_the_card_that_asked(fleet: Fleet, tmp
         f" kiosk refunds {sum(r['refund'] for r in slow)} yen), injected {chaos}, books: {len(left)} problems,"
         f" audit verify ok; server CPU {server_cpu * 1000 / max(completed, 1):.1f} ms per completed issuance"
     )
+    assert len(records) == ISSUANCES, f"stopped at {len(records)} of {ISSUANCES} visits (KOFU_RELIABILITY_MAX_SECONDS)"
 
 
 def test_two_requests_within_a_millisecond(fleet: Fleet, tmp_path: Path) -> None:
@@ -258,7 +268,14 @@ def test_two_requests_within_a_millisecond(fleet: Fleet, tmp_path: Path) -> None
     say(f"pairs: {total} pairs from {PAIR_PROCESSES} processes (one pair of kiosks each) on {PROCESSES} centers")
     procs = start_workers(fleet, configs, tmp_path)
     try:
-        records = watch(procs, [Path(c["results"]) for c in configs], 2 * total, "pairs")
+        records = watch(
+            procs,
+            [Path(c["results"]) for c in configs],
+            2 * total,
+            "pairs",
+            tmp_path / "out" / "STOP",
+            PAIRS_MAX_SECONDS,
+        )
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -266,28 +283,34 @@ def test_two_requests_within_a_millisecond(fleet: Fleet, tmp_path: Path) -> None
     left = settle(fleet, within=4 * ORDER_TIMEOUT + 30)
 
     by_key = {(r["kiosk"], r["round"]): r for r in records}
-    assert len(by_key) == len(records) == 2 * total
+    assert len(by_key) == len(records)
     mismatches = [r for r in records if r.get("problems")]
     assert not mismatches, [(r["kiosk"], r.get("order"), r["problems"]) for r in mismatches[:5]]
     assert not [r for r in records if r["status"] == "exception"]
     skews = []
     by_variant: Counter[tuple[str, str]] = Counter()
+    done = 0
     for (kid_a, r), v in variants.items():
-        ra, rb = by_key[kid_a, r], by_key[f"K{int(kid_a[1:]) + 1:03d}", r]
+        ra, rb = by_key.get((kid_a, r)), by_key.get((f"K{int(kid_a[1:]) + 1:03d}", r))
+        if ra is None or rb is None:
+            assert ra is None and rb is None, (kid_a, r)  # both kiosks of a pair stop after the same round
+            continue
+        done += 1
         if ra["released_ns"] is not None and rb["released_ns"] is not None:
             skews.append(abs(ra["released_ns"] - rb["released_ns"]) / 1000)  # µs
             if ra["ok"] and rb["ok"]:
                 by_variant[v] += 1
     both = sum(by_variant.values())
-    assert both >= total * 0.9, (both, Counter(r.get("refusal") or r["status"] for r in records))
+    assert both >= done * 0.9, (both, Counter(r.get("refusal") or r["status"] for r in records))
     assert not left, left[:10]
     skews.sort()
     within = sum(1 for s in skews if s <= 1000)
     pct = {q: skews[min(len(skews) - 1, int(q / 100 * len(skews)))] for q in (50, 95, 99)}
     say(
-        f"pairs final: {total} pairs, {both} with both printed and checked, mismatches {len(mismatches)};"
+        f"pairs final: {done} of {total} pairs, {both} with both printed and checked, mismatches {len(mismatches)};"
         f" by variant {dict(by_variant)}; send skew µs p50 {pct[50]:.0f} p95 {pct[95]:.0f} p99 {pct[99]:.0f}"
         f" max {skews[-1]:.0f}, {within}/{len(skews)} within 1 ms (mean {statistics.mean(skews):.0f})"
     )
     # the two calls must in the main really leave together, else the test proves less than it says
     assert within >= 0.8 * len(skews), pct
+    assert done == total, f"stopped at {done} of {total} pairs (KOFU_RELIABILITY_MAX_SECONDS)"
