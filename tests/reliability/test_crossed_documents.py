@@ -51,7 +51,7 @@ MAX_SECONDS = float(os.environ.get("KOFU_RELIABILITY_MAX_SECONDS", "inf"))
 PAIRS_MAX_SECONDS = float(os.environ.get("KOFU_RELIABILITY_PAIRS_MAX_SECONDS", MAX_SECONDS))
 P_JAM = 0.03
 P_SLOW_PRINT = 0.01
-THINK = 0.05  # up to 50 ms before every kiosk call
+THINK = size(0.05, 12.0)  # seconds, at most, before every kiosk call (a customer at the screen)
 
 
 @pytest.fixture(scope="module")
