@@ -52,7 +52,7 @@ ISSUER_FAULTS = {
     "drop_up": size(0.004, 0.002),
     "drop_down": size(0.004, 0.002),
 }
-DB_FAULTS = {"delay": 0.002, "stall_p": size(0.001, 0.0005), "stall_s": 1.0}
+DB_FAULTS = {"delay": 0.002, "stall_p": size(0.001, 0.0002), "stall_s": 1.0}
 CALM: dict[str, float] = {}
 
 
@@ -189,6 +189,7 @@ class Fleet:
         pending = []
         for i, (p_issuer, p_issuer_proxy, p_db_proxy, p_center) in enumerate(plan):
             issuer_env = {**self.env, "KOFU_DATABASE_URL": self.url.replace(f":{PG_PORT}/", f":{p_db_proxy}/")}
+            issuer_env["KOFU_TEST_POOL"] = "5"  # behind the slow database, 3 connections queue the issuer's threads
             issuer = spawn_logged(
                 [*kofu, "serve", "issuer", "--port", str(p_issuer)], issuer_env, logs / f"issuer-{i}.log"
             )
