@@ -238,8 +238,7 @@ class Worker:
                 box: dict[str, int] = {}
 
                 def documents(order_id: str, c: int = center_index, box: dict[str, int] = box) -> wire.Delivery:
-                    delivery, box["sent_ns"] = sender.documents(k, c, clients[c], order_id)
-                    return delivery
+                    return sender.documents(k, c, clients[c], order_id, box)  # box["sent_ns"]: when it left
 
                 center.documents = documents  # type: ignore[method-assign]
                 person = self.people[person_index]
@@ -255,6 +254,13 @@ class Worker:
         finally:
             for c in clients:
                 c.close()
+
+
+class _Failed(Exception):
+    def __init__(self, error: Exception, sent_ns: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.sent_ns = sent_ns
 
 
 class PairSender:
@@ -289,10 +295,18 @@ class PairSender:
 
         self.clients = asyncio.run_coroutine_threadsafe(make(), self.loop).result()
 
-    def documents(self, k: int, c: int, sync: CenterClient, order_id: str) -> tuple[wire.Delivery, int]:
+    def documents(self, k: int, c: int, sync: CenterClient, order_id: str, box: dict[str, int]) -> wire.Delivery:
+        """This kiosk's call in the current round; `box["sent_ns"]` is set when it is sent (also when the
+        answer is an error, so the round is never taken part in twice)."""
         fut: Future[tuple[wire.Delivery, int]] = Future()
+        box["sent_ns"] = 0
         self._arrive(k, (c, sync, order_id, fut))
-        return fut.result()
+        try:
+            delivery, box["sent_ns"] = fut.result()
+        except _Failed as failed:
+            box["sent_ns"] = failed.sent_ns
+            raise failed.error from None
+        return delivery
 
     def skip(self, k: int) -> None:
         self._arrive(k, None)
@@ -337,8 +351,8 @@ class PairSender:
             try:
                 response = await client.send(request)
                 fut.set_result((sync._answer(response, wire.Delivery), sent))
-            except BaseException as exc:  # the kiosk's flow sees it as it would see its own call fail
-                fut.set_exception(exc)
+            except Exception as exc:  # the kiosk's flow sees it as it would see its own call fail
+                fut.set_exception(_Failed(exc, sent))
 
         await asyncio.gather(*(one(*r) for r in ready))
 

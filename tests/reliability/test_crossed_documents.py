@@ -296,7 +296,7 @@ def test_two_requests_within_a_millisecond(fleet: Fleet, tmp_path: Path) -> None
             assert ra is None and rb is None, (kid_a, r)  # both kiosks of a pair stop after the same round
             continue
         done += 1
-        if ra["released_ns"] is not None and rb["released_ns"] is not None:
+        if ra["released_ns"] and rb["released_ns"]:
             skews.append(abs(ra["released_ns"] - rb["released_ns"]) / 1000)  # µs
             if ra["ok"] and rb["ok"]:
                 by_variant[v] += 1
