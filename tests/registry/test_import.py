@@ -303,3 +303,14 @@ def test_a_control_character_in_a_cell_is_rejected_with_its_line_and_column(
     [problem] = rejected(engine, tenant, make_registry(rows), clock)
     assert (problem.file, problem.line, problem.column) == ("residents.csv", 4, "address")
     assert "control character" in problem.message
+
+
+@pytest.mark.parametrize("header", [b'"resident_id,household_id', b'resident_id,"household"x_id\n'])
+def test_a_malformed_header_row_is_a_problem_not_a_crash(
+    engine: Engine, tenant: str, tmp_path: Path, clock: FixedClock, header: bytes
+) -> None:
+    """Found by the full-size fuzzing: a quote the header never closes raised csv.Error out of the import."""
+    (tmp_path / "residents.csv").write_bytes(header)
+    problems = rejected(engine, tenant, tmp_path, clock)
+    assert [(p.file, p.line) for p in problems] == [("residents.csv", 1)]
+    assert "malformed CSV in the header row" in problems[0].message

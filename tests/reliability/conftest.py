@@ -6,15 +6,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from tests.reliability.deployment import Deployment
 
+N = TypeVar("N", int, float)
+
 FULL = os.environ.get("KOFU_RELIABILITY", "reduced") == "full"
 
 
-def size(reduced: int, full: int) -> int:
+def size(reduced: N, full: N) -> N:
     return full if FULL else reduced
 
 

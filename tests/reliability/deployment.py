@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from kofu.bench.e2e import spawn_logged, stop_processes
 from kofu.bootstrap import Container
 from kofu.card.cardfile import CardFile, default_master_key
 from kofu.card.client import JpkiClient
@@ -112,9 +113,7 @@ class Deployment:
         return ["serve", name, "--port", port]
 
     def launch(self, name: str) -> None:
-        log = (self.home / f"{name}.log").open("ab")
-        proc = subprocess.Popen([KOFU, *self.args(name)], env=self.env, stdout=log, stderr=log)
-        log.close()
+        proc = spawn_logged([KOFU, *self.args(name)], self.env, self.home / f"{name}.log")
         self.procs[name] = proc
         if name == "jpki":
             wait_healthy(f"{self.jpki_url}/healthz", proc)
@@ -135,15 +134,7 @@ class Deployment:
         return proc.wait(timeout=timeout)
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_processes([p for p in self.procs.values() if p.poll() is None], timeout=15)
         self.observer.engine.dispose()
         admin = _postgres_admin()
         with admin.connect() as conn:

@@ -80,12 +80,19 @@ def test_a_request_id_set_by_the_kiosk_follows_the_transaction_into_center_and_i
         order_id = buy(d, center, "R1", request_id=request_id)
     assert answered and set(answered) == {request_id}, "the center echoes the kiosk's id on every answer"
 
-    center_lines = [x for x in d.logs("center") if x.get("request_id") == request_id and x["logger"] == "kofu.http"]
-    issuer_lines = [x for x in d.logs("issuer") if x.get("request_id") == request_id and x["logger"] == "kofu.http"]
-    center_routes = {line["route"] for line in center_lines}
-    issuer_routes = {line["route"] for line in issuer_lines}
-    assert {"/v1/sessions", "/v1/orders/{order_id}/documents", "/v1/orders/{order_id}/print-result"} <= center_routes
-    assert {"/v1/identify", "/v1/menu", "/v1/issue"} <= issuer_routes
+    want_center = {"/v1/sessions", "/v1/orders/{order_id}/documents", "/v1/orders/{order_id}/print-result"}
+    want_issuer = {"/v1/identify", "/v1/menu", "/v1/issue"}
+    deadline = time.monotonic() + 15  # a server writes its request line after the answer has left
+    while True:
+        center_lines = [x for x in d.logs("center") if x.get("request_id") == request_id and x["logger"] == "kofu.http"]
+        issuer_lines = [x for x in d.logs("issuer") if x.get("request_id") == request_id and x["logger"] == "kofu.http"]
+        center_routes = {line["route"] for line in center_lines}
+        issuer_routes = {line["route"] for line in issuer_lines}
+        if (want_center <= center_routes and want_issuer <= issuer_routes) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert want_center <= center_routes
+    assert want_issuer <= issuer_routes
     assert all(line["service"] == "center" and line["level"] == "info" for line in center_lines)
     assert all(line["service"] == "issuer" for line in issuer_lines)
     issued = [line for line in issuer_lines if line["route"] == "/v1/issue"]

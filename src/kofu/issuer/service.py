@@ -53,6 +53,13 @@ class NotEligible(KofuError):
         )
 
 
+class OrderVoided(KofuError):
+    """issue() for an order that `void_order` already voided (its center refunded it): a late call, e.g. one
+    that was still on its way when the center gave up waiting. Refused, never a new live issuance."""
+
+    code = "order-voided"
+
+
 @dataclass(frozen=True)
 class Quote:
     type: CertificateType
@@ -278,6 +285,11 @@ class IssuerService:
             assert facts.resident is not None
             quote = self._quote(tenant, request, today)
             store = IssuerStore(conn)
+            if order_id is not None and store.lock_order(order_id) is not None:
+                raise OrderVoided(
+                    f"order {order_id} was voided: nothing is issued for it any more",
+                    "この注文は取り消し済みのため、証明書は発行されません。",
+                )
             earlier = store.live_for_order(order_id) if order_id is not None else None
             if earlier is not None:  # a retried call: never two live certificates for one order
                 store.void(earlier.id, moment, "retried")
@@ -407,11 +419,15 @@ class IssuerService:
     def void_order(self, order_id: str, *, reason: str) -> list[IssuanceRecord]:
         """Voids every live issuance made for `order_id` (the center's order was refunded; it may not know
         the numbers, e.g. after a crash between the issuer's answer and its own record). Idempotent: returns
-        the issuances voided by this call, none when all were voided already."""
+        the issuances voided by this call, none when all were voided already. The order id is kept as voided:
+        a later issue() for it raises `OrderVoided`."""
         now = self.clock.now()
         voided: list[IssuanceRecord] = []
         with self.engine.begin() as conn:
             store = IssuerStore(conn)
+            # first the order's lock and mark: an issue() still running for it commits before this reads
+            # the live issuances below, and any later issue() for it is refused
+            store.mark_order_voided(order_id, now, reason)
             ids = conn.execute(
                 select(issuances.c.id)
                 .where(issuances.c.order_id == order_id, issuances.c.status == "issued")

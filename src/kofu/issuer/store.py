@@ -65,6 +65,16 @@ issuances = Table(
     ),
 )
 
+# Every kiosk order the issuer was asked to issue for or to void, one row each: its row lock puts an issue()
+# and a void_order() of one order one after the other, and `voided_at` makes a late issue() refuse.
+issuer_orders = Table(
+    "issuer_orders",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("voided_at", UTCDateTime),
+    Column("void_reason", String(64)),
+)
+
 tenant_keys = Table(
     "issuer_tenant_keys",
     metadata,
@@ -106,6 +116,26 @@ class IssuerStore:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    def lock_order(self, order_id: str) -> datetime | None:
+        """Takes the order's row lock until the transaction ends (creating the row); returns when the order was
+        voided by order id, or None. An issue() and a void_order() of one order thus run one after the other."""
+        dialect = self.conn.dialect.name
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(issuer_orders)
+        self.conn.execute(ins.values(order_id=order_id).on_conflict_do_nothing())
+        voided_at: datetime | None = self.conn.execute(
+            select(issuer_orders.c.voided_at).where(issuer_orders.c.order_id == order_id).with_for_update()
+        ).scalar_one()
+        return voided_at
+
+    def mark_order_voided(self, order_id: str, at: datetime, reason: str) -> None:
+        """Records that `order_id` was voided (the first time counts); holds its row lock until commit."""
+        if self.lock_order(order_id) is None:
+            self.conn.execute(
+                update(issuer_orders)
+                .where(issuer_orders.c.order_id == order_id)
+                .values(voided_at=at, void_reason=reason)
+            )
 
     def next_number(self, tenant: str) -> int:
         """Allocates the tenant's next issuance number; the counter row is locked until commit."""

@@ -253,6 +253,9 @@ def _records(
             except StopIteration:
                 problems.add(file, 1, "", "the file is empty (a header row is required)")
                 return
+            except csv.Error as exc:
+                problems.add(file, 1, "", f"malformed CSV in the header row: {exc}")
+                return
             header = [h.strip(_BLANK) for h in header]
             bad = False
             known = set(required) | set(optional)

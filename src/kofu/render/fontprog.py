@@ -15,7 +15,6 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
 from itertools import accumulate
 from pathlib import Path
 
@@ -330,7 +329,15 @@ class FontProgram:
         return stream, at
 
 
-@cache
+_programs: dict[Path, FontProgram] = {}
+_programs_lock = threading.Lock()
+
+
 def font_program(path: Path) -> FontProgram:
-    """The prepared font for `path` (once per process)."""
-    return FontProgram(path)
+    """The prepared font for `path`: one instance per process, also when several threads ask first at once
+    (a render whose text runs and whose ToUnicode map came from two instances lost its text to pdftotext)."""
+    with _programs_lock:
+        program = _programs.get(path)
+        if program is None:
+            program = _programs[path] = FontProgram(path)
+        return program
