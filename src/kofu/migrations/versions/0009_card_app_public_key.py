@@ -1,7 +1,7 @@
 """card links: the card AP's public key (カードAP方式: the center checks the card's own signature)
 
 Revision ID: 0009
-Revises: 0007 (for now: 0008 is on another branch; the lead points this at 0008 when merging)
+Revises: 0008
 Create Date: 2026-11-26 03:20:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
