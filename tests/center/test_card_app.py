@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import os
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -177,3 +178,13 @@ def test_the_public_key_is_the_one_the_window_registered(card_app: Rig) -> None:
     assert base64.b64decode(link.card_app_public_key) == card.read_card_app_public_key()
     with pytest.raises(WrongPin):
         card.verify_card_app_pin("0000")
+
+
+def test_a_provisional_session_expires_like_any_other(card_app: Rig) -> None:
+    rig = card_app
+    center = rig.kiosk("K1")
+    sid, nonce, card = card_app_login(rig, center, "R1")
+    rig.service.expire(rig.world.clock.now() + timedelta(hours=1))
+    assert status(rig, sid) == "expired"
+    e = refusal(center.prove_card_app, sid, proof(card, center, sid, nonce))
+    assert e.status == 410

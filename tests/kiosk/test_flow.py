@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import gc
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +266,27 @@ def test_card_app_card_the_window_registered_without_a_key_is_refused_in_both_la
     assert result.message_ja is not None and "窓口" in result.message_ja
     assert result.message_en is not None and "municipal office" in result.message_en
     assert "order" not in center.calls
+
+
+def test_an_order_closed_by_the_center_while_printing_gives_the_money_back(shop: Shop) -> None:
+    """A print slower than the order's deadline: the center's janitor closes (refunds, voids) the order while
+    the page comes out, so print-result finds it closed. Found at full size by the reliability suite: the
+    kiosk kept the coins while the center's books said refunded."""
+    spy = Spy(shop.center())
+    kiosk = shop.kiosk(spy)
+    printer = kiosk.devices.printer
+    slow_print = printer.print_document
+
+    def print_past_the_deadline(name: str, pdf: bytes, copies: int) -> Any:
+        paths = slow_print(name, pdf, copies)
+        shop.service.expire(shop.world.clock.now() + timedelta(hours=1))
+        return paths
+
+    printer.print_document = print_past_the_deadline  # type: ignore[method-assign]
+    result = kiosk.run(shop.script(coins=[500]))
+    assert result.exit_code == 3 and result.status == "refunded" and result.refusal == "order-expired"
+    assert result.refund == 500 and kiosk.devices.coins.paid_out == [("refund", 500, {500: 1})]
+    assert "無効" in (result.message_ja or "") and "void" in (result.message_en or "")
+    assert shop.service.money_balance(result.order_id or "") == {"in": 500, "refund": 500, "change": 0}
+    verdict = shop.world.verifier.verify_pdf(spy.pdfs[0])
+    assert verdict.outcome is Outcome.VOIDED, verdict

@@ -1149,16 +1149,22 @@ class CenterService:
             OrderStatus.ISSUING.value,
             OrderStatus.DELIVERED.value,
         ]
+        live_sessions = ["open", cardapp.PROVISIONAL, "authenticated"]
+        idle = (sessions.c.status.in_(live_sessions), sessions.c.last_seen_at <= idle_before)
+        q = select(sessions.c.session_id, sessions.c.kiosk_id).where(*idle)
+        if session_id is not None:
+            q = q.where(sessions.c.session_id == session_id)
+        with self.engine.connect() as conn:
+            idle_sessions = conn.execute(q).all()
+        # One transaction per session: its row lock first, its kiosk's audit chain last — the order every kiosk
+        # call keeps. Expiring many sessions in one transaction took a session's row lock while holding another
+        # kiosk's chain lock, which deadlocked against that kiosk's own calls on PostgreSQL.
+        for sid, kiosk_id in idle_sessions:
+            with self.engine.begin() as conn:
+                hit = conn.execute(update(sessions).where(sessions.c.session_id == sid, *idle).values(status="expired"))
+                if hit.rowcount:  # still idle under the lock: the kiosk may have come back meanwhile
+                    audit(conn, kiosk_id).append("session.expired", now, session=sid)
         with self.engine.begin() as conn:
-            q = select(sessions.c.session_id, sessions.c.kiosk_id).where(
-                sessions.c.status.in_(["open", cardapp.PROVISIONAL, "authenticated"]),
-                sessions.c.last_seen_at <= idle_before,
-            )
-            if session_id is not None:
-                q = q.where(sessions.c.session_id == session_id)
-            for sid, kiosk_id in conn.execute(q).all():
-                conn.execute(update(sessions).where(sessions.c.session_id == sid).values(status="expired"))
-                audit(conn, kiosk_id).append("session.expired", now, session=sid)
             expired_sessions = select(sessions.c.session_id).where(sessions.c.status == "expired")
             oq = select(orders.c.order_id).where(
                 orders.c.status.in_(live),

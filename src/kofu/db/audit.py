@@ -114,7 +114,10 @@ class AuditLog:
         t, chain = self.table, self.chain
         if self.conn.dialect.name == "postgresql":
             self.conn.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"kofu-audit:{t.name}:{chain}"}
+                # the schema is part of the key: deployments (and test runs) sharing one database in separate
+                # schemas must not wait for — or deadlock through — each other's chain locks
+                text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :name))"),
+                {"name": f":kofu-audit:{t.name}:{chain}"},
             )
         last = self.conn.execute(
             select(t.c.seq, t.c.hash).where(t.c.chain == chain).order_by(t.c.seq.desc()).limit(1)

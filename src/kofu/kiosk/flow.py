@@ -89,6 +89,10 @@ SCREENS: dict[Step, tuple[str, str]] = {
 }
 
 TAKE_CARD = Announcement("take-card", "カードのお取り忘れにご注意ください", "Do not forget your card")
+_CLOSED_WHILE_PRINTING = (
+    "the order was closed while printing: the certificate printed is void and your money is returned",
+    "印刷中に取引が終了したため、印刷された証明書は無効です。料金をお返しします",
+)
 TAKE_CERTIFICATE = Announcement(
     "take-certificate", "証明書のお取り忘れにご注意ください", "Please take your certificates from the tray"
 )
@@ -622,7 +626,15 @@ class Run:
                 finally:
                     checked[index] = (job_id, copies, b"")  # the kiosk keeps no copy of what it printed
                 self.result.files += [str(p) for p in paths]
-                outcome = self.center.print_result(order_id, job_id, True)
+                try:
+                    outcome = self.center.print_result(order_id, job_id, True)
+                except KofuError as exc:
+                    # The center closed the order while it printed (a print slower than the order's deadline,
+                    # an order expired between steps) or its answer was lost: it refunds and voids what it
+                    # closed, so the coins must go back here too — a voided certificate and kept coins would
+                    # leave the books refunded and the customer paid.
+                    del checked
+                    raise self.refund(self.cancel_order(), exc.code, *_CLOSED_WHILE_PRINTING) from exc
         del checked
         if failure is not None:
             job_id, code, detail = failure
@@ -640,6 +652,8 @@ class Run:
                 "証明書を印刷できませんでした。発行は取り消され、料金をお返しします",
             )
         assert outcome is not None
+        if outcome.status != "completed":  # closed by the center, not by this print: what it refunded goes back
+            raise self.refund(outcome.refund, "order-closed", *_CLOSED_WHILE_PRINTING)
         self.completed(outcome)
 
     def completed(self, outcome: wire.OrderOutcome) -> None:

@@ -1006,7 +1006,10 @@ def import_directory(
     with engine.begin() as conn:
         store = RegistryStore(conn)
         if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"kofu.registry.import:{tenant}"})
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :k))"),
+                {"k": f":kofu.registry.import:{tenant}"},
+            )
         empty = store.tenant_is_empty(tenant)
         if not empty and not replace:
             raise _occupied(tenant)

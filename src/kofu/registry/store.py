@@ -489,7 +489,9 @@ class RegistryStore:
         """A transaction-scoped lock on a name (PostgreSQL `pg_advisory_xact_lock`) for rows that do not
         exist yet and so cannot be locked with FOR UPDATE; a no-op on SQLite (BEGIN IMMEDIATE serialises)."""
         if _is_postgres(self.conn):
-            self.conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
+            self.conn.execute(
+                select(func.pg_advisory_xact_lock(func.hashtext(func.concat(func.current_schema(), ":", key))))
+            )
 
     def update_resident(self, r: Resident, *, expected_version: int) -> None:
         """Writes `r` (whose version is already bumped) if the row is still at `expected_version`."""

@@ -1,7 +1,7 @@
 """issuer orders: an order voided by order id refuses a late issue
 
 Revision ID: 0008
-Revises: 0006 (on this branch; 0007 once the branch that adds 0007 is merged before it)
+Revises: 0007
 Create Date: 2026-11-26 02:55:00
 """
 
