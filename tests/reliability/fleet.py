@@ -18,8 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field, replace
-from datetime import date
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +29,11 @@ from kofu.bootstrap import Container, Settings
 from kofu.common.clock import today_jst
 from kofu.db import create_engine_for
 from kofu.issuer.pki import ensure_center_api_cert, ensure_pki
-from kofu.registry.model import Household
-from kofu.registry.store import RegistryStore
-from kofu.registry.validate import with_my_number_check_digit
 from kofu.web import center_service
 from tests.conftest import POSTGRES_URL, _postgres_admin
-from tests.e2e.test_processes import ALWAYS_OPEN, wait_healthy
-from tests.issuer.factories import resident
+from tests.e2e.test_processes import wait_healthy
 from tests.reliability.conftest import size
-from tests.reliability.world import CODES, FAMILY, GIVEN
+from tests.reliability.world import insert_residents, write_tenants
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_PORT = 5432
@@ -101,41 +96,18 @@ class Fleet:
         return fleet
 
     def _build(self, tenants: int, residents_each: int, kiosks: int) -> None:
-        assert tenants <= len(CODES) and residents_each <= len(GIVEN.split())
-        codes = CODES[:tenants]
-        (self.home / "tenants").mkdir(parents=True)
-        for i, code in enumerate(codes):
-            toml = ALWAYS_OPEN.replace('code = "282286"', f'code = "{code}"').replace(
-                'name = "加東市"', f'name = "試験{i}市"'
-            )
-            (self.home / "tenants" / f"{code}.toml").write_text(toml, encoding="utf-8")
+        codes = write_tenants(self.home, tenants)
         c = Container(Settings(home=self.home, database_url=self.url))
         today = today_jst(c.clock)
-        family, given = FAMILY.split(), GIVEN.split()
         for t, code in enumerate(codes):
             c.issuer.ensure_keys(c.tenants.get(code))
             with c.engine.begin() as conn:
-                reg = RegistryStore(conn)
-                for i in range(residents_each):
-                    person = replace(
-                        resident(),
-                        tenant=code,
-                        resident_id=f"R{i}",
-                        household_id=f"H{i}",
-                        name=f"{family[t]}　{given[i]}",
-                        kana=f"てすと　{i}",
-                        hittosha=f"{family[t]}　{given[i]}",
-                        relationship="世帯主",
-                        address=f"兵庫県試験{t}市{i + 1}番地",
-                        honseki=f"兵庫県試験{t}市{i + 1}番地",
-                        my_number=with_my_number_check_digit(f"5{t:05d}{i:05d}"),
-                        birth_date=date(1950 + i, 1 + t % 12, 1 + i),
-                    )
-                    reg.insert_household(Household(code, f"H{i}", f"R{i}", person.address))
-                    reg.insert_resident(person)
-            for i in range(residents_each):
-                card = c.window.issue_card(code, f"R{i}", auth_pin="1234", sign_password="ABC123", usable_from=today)
-                self.people.append(Person(code, f"R{i}", f"{family[t]}　{given[i]}", str(card.path)))
+                residents = insert_residents(conn, t, code, residents_each)
+            for r in residents:
+                card = c.window.issue_card(
+                    code, r.resident_id, auth_pin="1234", sign_password="ABC123", usable_from=today
+                )
+                self.people.append(Person(code, r.resident_id, r.name, str(card.path)))
         service = center_service(c)
         for s, code in enumerate(codes):
             service.register_store(f"S{s:02d}", "kofu-mart", code)

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from kofu.center.gateway import InProcessGateway
 from kofu.center.service import CenterService
@@ -135,8 +135,9 @@ class Town:
         return CenterService(self.engine, gateway, in_process_validator(self.authority), self.clock)
 
 
-def build_town(engine: Engine, home: Path, *, tenants: int, residents_each: int) -> Town:
-    assert tenants <= len(CODES) and residents_each <= len(GIVEN.split())
+def write_tenants(home: Path, tenants: int) -> list[str]:
+    """`tenants` always-open municipalities 試験0市, 試験1市 … as TOML files under home/tenants; their codes."""
+    assert tenants <= len(CODES)
     codes = CODES[:tenants]
     (home / "tenants").mkdir(parents=True)
     for i, code in enumerate(codes):
@@ -144,35 +145,49 @@ def build_town(engine: Engine, home: Path, *, tenants: int, residents_each: int)
             'name = "加東市"', f'name = "試験{i}市"'
         )
         (home / "tenants" / f"{code}.toml").write_text(toml, encoding="utf-8")
+    return codes
+
+
+def insert_residents(conn: Connection, t: int, code: str, residents_each: int) -> list[Resident]:
+    """Residents R0, R1 … of municipality number `t`, each the head of a household of their own, with names,
+    addresses and 個人番号 distinct across municipalities (a crossed document shows in its text)."""
+    assert residents_each <= len(GIVEN.split())
+    family, given = FAMILY.split(), GIVEN.split()
+    reg = RegistryStore(conn)
+    people = []
+    for i in range(residents_each):
+        person = replace(
+            resident(),
+            tenant=code,
+            resident_id=f"R{i}",
+            household_id=f"H{i}",
+            name=f"{family[t]}　{given[i]}",
+            kana=f"てすと　{i}",
+            hittosha=f"{family[t]}　{given[i]}",
+            relationship="世帯主",
+            address=f"兵庫県試験{t}市{i + 1}番地",
+            honseki=f"兵庫県試験{t}市{i + 1}番地",
+            my_number=with_my_number_check_digit(f"5{t:05d}{i:05d}"),
+            birth_date=date(1950 + i, 1 + t % 12, 1 + i),
+        )
+        reg.insert_household(Household(code, f"H{i}", f"R{i}", person.address))
+        reg.insert_resident(person)
+        people.append(person)
+    return people
+
+
+def build_town(engine: Engine, home: Path, *, tenants: int, residents_each: int) -> Town:
+    codes = write_tenants(home, tenants)
     clock = FixedClock(NOW)
     directory = TenantDirectory(home / "tenants")
     issuer = IssuerService(engine, directory, home / "keys", clock, public_url="https://kofu.example/")
     authority = Authority(engine, home / "jpki", clock)
     window = WindowService(engine, authority, clock, cards_dir=home / "cards", master_key=b"k" * 32)
-    family, given = FAMILY.split(), GIVEN.split()
     town = Town(engine, clock, directory, issuer, authority, window, {}, {})
     for t, code in enumerate(codes):
         issuer.ensure_keys(directory.get(code))
         with engine.begin() as conn:
-            reg = RegistryStore(conn)
-            for i in range(residents_each):
-                person = replace(
-                    resident(),
-                    tenant=code,
-                    resident_id=f"R{i}",
-                    household_id=f"H{i}",
-                    name=f"{family[t]}　{given[i]}",
-                    kana=f"てすと　{i}",
-                    hittosha=f"{family[t]}　{given[i]}",
-                    relationship="世帯主",
-                    address=f"兵庫県試験{t}市{i + 1}番地",
-                    honseki=f"兵庫県試験{t}市{i + 1}番地",
-                    my_number=with_my_number_check_digit(f"5{t:05d}{i:05d}"),
-                    birth_date=date(1950 + i, 1 + t % 12, 1 + i),
-                )
-                reg.insert_household(Household(code, f"H{i}", f"R{i}", person.address))
-                reg.insert_resident(person)
-                town.residents.append(person)
+            town.residents += insert_residents(conn, t, code, residents_each)
         for i in range(residents_each):
             card = window.issue_card(code, f"R{i}", auth_pin="1234", sign_password="ABC123", usable_from=NOW.date())
             town.cards[f"{code}/R{i}"] = card
