@@ -284,7 +284,7 @@ def test_an_order_closed_by_the_center_while_printing_gives_the_money_back(shop:
 
     printer.print_document = print_past_the_deadline  # type: ignore[method-assign]
     result = kiosk.run(shop.script(coins=[500]))
-    assert result.exit_code == 3 and result.status == "refunded" and result.refusal == "order-expired"
+    assert result.exit_code == 3 and result.status == "refunded" and result.refusal == "closed-while-printing"
     assert result.refund == 500 and kiosk.devices.coins.paid_out == [("refund", 500, {500: 1})]
     assert "無効" in (result.message_ja or "") and "void" in (result.message_en or "")
     assert shop.service.money_balance(result.order_id or "") == {"in": 500, "refund": 500, "change": 0}

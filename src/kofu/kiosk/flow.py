@@ -89,6 +89,7 @@ SCREENS: dict[Step, tuple[str, str]] = {
 }
 
 TAKE_CARD = Announcement("take-card", "カードのお取り忘れにご注意ください", "Do not forget your card")
+CLOSED_WHILE_PRINTING = "closed-while-printing"  # the refusal code: the paper is out, the order was closed
 _CLOSED_WHILE_PRINTING = (
     "the order was closed while printing: the certificate printed is void and your money is returned",
     "印刷中に取引が終了したため、印刷された証明書は無効です。料金をお返しします",
@@ -634,7 +635,7 @@ class Run:
                     # closed, so the coins must go back here too — a voided certificate and kept coins would
                     # leave the books refunded and the customer paid.
                     del checked
-                    raise self.refund(self.cancel_order(), exc.code, *_CLOSED_WHILE_PRINTING) from exc
+                    raise self.refund(self.cancel_order(), CLOSED_WHILE_PRINTING, *_CLOSED_WHILE_PRINTING) from exc
         del checked
         if failure is not None:
             job_id, code, detail = failure
@@ -653,7 +654,7 @@ class Run:
             )
         assert outcome is not None
         if outcome.status != "completed":  # closed by the center, not by this print: what it refunded goes back
-            raise self.refund(outcome.refund, "order-closed", *_CLOSED_WHILE_PRINTING)
+            raise self.refund(outcome.refund, CLOSED_WHILE_PRINTING, *_CLOSED_WHILE_PRINTING)
         self.completed(outcome)
 
     def completed(self, outcome: wire.OrderOutcome) -> None:
