@@ -22,7 +22,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, bindparam, text, update
+from sqlalchemy import Engine, bindparam, update
 
 from kofu.common.clock import Clock, SystemClock, today_jst
 from kofu.common.errors import Conflict, KofuError
@@ -1005,11 +1005,7 @@ def import_directory(
         raise _occupied(tenant)
     with engine.begin() as conn:
         store = RegistryStore(conn)
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :k))"),
-                {"k": f":kofu.registry.import:{tenant}"},
-            )
+        store.advisory_lock(f"kofu.registry.import:{tenant}")
         empty = store.tenant_is_empty(tenant)
         if not empty and not replace:
             raise _occupied(tenant)
