@@ -99,11 +99,19 @@ def test_wrong_pin_shows_tries_left_then_the_right_one_goes_on(browser: Browser)
     assert b.screen == "remove-card"
 
 
+def current_stage(b: Browser) -> int:
+    """The number (1-6) of the stage the progress bar marks as the current one."""
+    marked = re.findall(r'aria-current="step">\s*<span class="n">(\d)</span>', b.html)
+    assert len(marked) == 1, marked
+    return int(marked[0])
+
+
 def test_a_locked_card_ends_at_the_notice(browser: Browser) -> None:
     b = browser.act("start").act("accept").act("card:1", method="jpki").act("service")
     for pin in ("1111", "2222", "3333"):
         b.act("pin", pin=pin)
     assert b.screen == "ended" and "ロックされました" in b.html
+    assert current_stage(b) == 2  # the bar stays at "card", where it stopped (not back at "terms")
     b.act("done").act("start").act("accept").act("card:1", method="jpki").act("service")
     assert b.screen == "ended" and 'data-code="card-pin-blocked"' in b.html and "ロックされています" in b.html
 
@@ -128,6 +136,7 @@ def test_timeout_cancels_the_order_and_returns_the_coins(browser: Browser) -> No
     b = to_type(browser).act("type:inkan").act("copies", copies="1").act("confirm").act("coin:50")
     b.act("timeout")
     assert b.screen == "ended" and 'data-code="timeout"' in b.html and 'data-refund="50"' in b.html
+    assert current_stage(b) == 5  # stopped while paying
     b.act("timeout")  # nobody there: back to the start
     assert b.screen == "start"
 

@@ -115,6 +115,7 @@ class KioskSession:
     # outcome
     tries_left: int | None = None
     ending: Ending | None = None
+    ended_at: int = 0  # the stage (index in PROGRESS) the customer had reached when the session ended
     pages: list[Path] = field(default_factory=list)
     receipt: ReceiptView | None = None
     change: int = 0
@@ -156,7 +157,9 @@ class KioskSession:
         return self.devices.slot.present
 
     def progress(self) -> int:
-        """Index of the current stage in PROGRESS."""
+        """Index of the current stage in PROGRESS; on the ending screen, the stage where it stopped."""
+        if self.screen is Screen.ENDED:
+            return self.ended_at
         for i, (_, screens) in enumerate(PROGRESS):
             if self.screen in screens:
                 return i
@@ -172,6 +175,7 @@ class KioskSession:
 
     def _end(self, ending: Ending) -> None:
         self.ending = ending
+        self.ended_at = self.progress()
         self.screen = Screen.ENDED
         self.devices.slot.remove()
 
