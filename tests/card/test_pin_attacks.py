@@ -9,14 +9,8 @@ pcscd is started (and restarted) by this module, under the same lock file as tes
 
 from __future__ import annotations
 
-import fcntl
-import os
 import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,17 +21,7 @@ from kofu.card.readers import PcscReader
 from kofu.common.errors import KofuError
 from tests.card.conftest import MASTER
 from tests.card.helpers import AUTH_PIN, KENMEN_PIN
-from tests.card.test_real_stack import (
-    LOCK_FILE,
-    VPCD_DRIVER,
-    Stack,
-    _die_with_parent,
-    _foreign_pcscd,
-    _missing,
-    _pkcs11_module,
-    _stop,
-    _wait,
-)
+from tests.card.pcsc import Pcscd, Stack, pcsc_rig, stop, wait
 
 pytestmark = pytest.mark.slow
 
@@ -54,76 +38,10 @@ def verify(pin: str) -> bytes:
     return bytes.fromhex("00200080") + bytes([len(data)]) + data
 
 
-@dataclass
-class Pcscd:
-    conf: Path
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                ["pcscd", "--foreground", "--config", str(self.conf)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
-            )
-        process = self.process
-        _wait(lambda: Path("/run/pcscd/pcscd.comm").exists() or process.poll() is not None, 15, "pcscd's socket")
-        assert process.poll() is None, self.log.read_text()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            _stop(self.process)
-            self.process = None
-        _wait(lambda: not Path("/run/pcscd/pcscd.comm").exists(), 15, "pcscd's socket to go")
-
-
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Pcscd]]:
-    missing = _missing()
-    if missing:
-        if os.environ.get("KOFU_SKIP_PCSC") == "1":
-            pytest.skip(f"PC/SC stack not installed: {', '.join(missing)}")
-        pytest.fail(f"PC/SC stack not installed (apt-get install vsmartcard-vpcd pcscd opensc): missing {missing}")
-    lock = LOCK_FILE.open("a")
-    deadline = time.monotonic() + 300
-    while True:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"another test run has held {LOCK_FILE} for 5 minutes")
-            time.sleep(1)
-    pcscd: Pcscd | None = None
-    try:
-        if _foreign_pcscd():
-            pytest.fail("a pcscd this test did not start is running; it owns /run/pcscd/pcscd.comm — stop it first")
-        workdir = tmp_path_factory.mktemp("pcsc-pin")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        conf = workdir / "reader.conf.d"
-        conf.mkdir()
-        (conf / "vpcd").write_text(
-            f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:0x{port:04X}\n'
-            f"LIBPATH {VPCD_DRIVER}\nCHANNELID 0x{port:04X}\n"
-        )
-        key_file = workdir / "card-master.key"
-        key_file.write_text(MASTER.hex())
-        key_file.chmod(0o600)
-        pcscd = Pcscd(conf, workdir / "pcscd.log")
-        pcscd.start()
-        module = _pkcs11_module()
-        assert module is not None
-        yield Stack(port, workdir, module, key_file), pcscd
-    finally:
-        if pcscd is not None:
-            pcscd.stop()
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
+    with pcsc_rig(tmp_path_factory.mktemp("pcsc-pin")) as r:
+        yield r
 
 
 class Terminal:
@@ -142,7 +60,7 @@ class Terminal:
             except KofuError:
                 return False
 
-        _wait(ready, timeout, "the card in the PC/SC reader", 0.5)
+        wait(ready, timeout, "the card in the PC/SC reader", 0.5)
 
     def sw(self, apdu: bytes) -> int:
         self.sent += 1
@@ -187,7 +105,7 @@ def test_pin_counter_survives_reset_reinsertion_kill_and_pcscd_restart(
 
         # card taken off (card process ends) and put on again (a new process reads the card file)
         term.close()
-        _stop(card)
+        stop(card)
         assert file_tries(card_path) == 2
         card = stack.insert(card_path)
         term.connect()
@@ -227,7 +145,7 @@ def test_pin_counter_survives_reset_reinsertion_kill_and_pcscd_restart(
         assert term.sw(verify(AUTH_PIN)) == 0x6984
         assert term.tries() == 0
         term.close()
-        _stop(card)
+        stop(card)
         assert file_tries(card_path) == 0
 
         # the office's reset (what WindowService.reset_pin / `kofu card reset-pin` does to the card file)
@@ -240,4 +158,4 @@ def test_pin_counter_survives_reset_reinsertion_kill_and_pcscd_restart(
         print(f"\nPC/SC PIN attack: {term.sent} APDUs; 3 wrong PINs across reset, reinsertion, pcscd restart, kill -9")
     finally:
         term.close()
-        _stop(card)
+        stop(card)

@@ -41,9 +41,8 @@ from kofu.issuer.store import issuances
 from kofu.issuer.tenant import CertificateType
 from kofu.jpki.ca import ca_name
 from kofu.jpki.model import CertKind
-from tests.card.test_pin_attacks import Pcscd
+from tests.card.pcsc import Pcscd, Stack, stop, wait
 from tests.card.test_pin_attacks import rig as rig  # the PC/SC stack fixture (pcscd that can be restarted)
-from tests.card.test_real_stack import Stack, _stop, _wait
 from tests.e2e.test_processes import KOFU
 from tests.jpki.conftest import forge
 from tests.reliability.conftest import size
@@ -222,19 +221,19 @@ def test_pin_guessing_through_a_kiosk_on_a_pcsc_reader_across_card_and_pcscd_res
             TALLY["wrong PIN, jpki kiosk process on a PC/SC reader"] += 1
             seen.append((code, out["refusal"], out["tries_left"]))
             if attempt == 0:  # the card taken off and put on again
-                _stop(process)
+                stop(process)
                 process = reader.insert(card)
             elif attempt == 1:  # pcscd restarted under the card
                 pcscd.stop()
                 pcscd.start()
-                _wait(lambda: reader.run("pkcs15-tool", "-D").returncode == 0, 60, "OpenSC to see the card", 1.0)
+                wait(lambda: reader.run("pkcs15-tool", "-D").returncode == 0, 60, "OpenSC to see the card", 1.0)
         assert seen == [(4, "card-wrong-pin", 2), (4, "card-wrong-pin", 1), (4, "card-pin-blocked", 0)], seen
         for _ in range(size(1, 5)):
             code, out = kiosk_run(d, None, ["1234"], tmp_path, "jpki")
             TALLY["right PIN on a locked card, jpki kiosk process on a PC/SC reader"] += 1
             assert (code, out["refusal"], out["tries_left"], out["paid"]) == (4, "card-pin-blocked", 0, 0), out
     finally:
-        _stop(process)
+        stop(process)
     assert tries() == 0
     after = counts(d)
     assert after == before, "nothing ordered, paid, authenticated or issued"
