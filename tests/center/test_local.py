@@ -248,3 +248,22 @@ def test_the_request_id_is_bound_for_the_center_and_its_issuer_calls(rig: Rig) -
         center.authenticate_jpki(opened.session_id, card.read_auth_certificate(), sig)
     assert gateway.seen == ["txn-asgi", "txn-direct"]
     assert current_request_id() is None  # unbound after the call
+
+
+def test_an_unexpected_error_is_logged_and_raised_as_the_500_a_kiosk_gets(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from kofu.center.store import nonces
+
+    center = local(rig)
+    nonces.drop(rig.world.engine)  # the database breaks under the center
+    with pytest.raises(CenterRefused) as info:
+        center.open_session(key="open-1")
+    e = info.value
+    assert (e.status, e.code, e.message_en, e.refusals) == (500, "http-error", "HTTP 500", [])
+    assert isinstance(e.__cause__, SQLAlchemyError)
+    assert any(r.name == "kofu.center.local" and r.exc_info for r in caplog.records)
+    with rig.world.engine.connect() as conn:  # the key is not left held: a retry runs again
+        assert conn.execute(select(idempotency).where(idempotency.c.key == "open-1")).first() is None
