@@ -2,12 +2,13 @@
 
 .venv/bin/python bench/bench_e2e.py [--kiosks 1,8,64,256] [--seconds 20] [--processes 1,2,4]
                                     [--database postgresql+psycopg://postgres@127.0.0.1:5432/test]
-                                    [--sessions 5000]
+                                    [--sessions 5000] [--transport direct|asgi]
 
-(a) in one process on SQLite for each kiosk count; (b) with --processes, separate `kofu serve` processes
-over HTTPS on PostgreSQL (a fresh schema per run) for each process count, with the largest kiosk count
-that is ≤ 64. Each run is `kofu.bench.e2e.run_e2e`, the code behind `kofu bench e2e`; each appends its
-table to bench/RESULTS.md.
+(a) in one process on SQLite for each kiosk count, the kiosks reaching the center over `--transport`
+(`direct`: `LocalCenter`, the default; `asgi`: the FastAPI app through `CenterClient.in_process`); (b) with
+--processes, separate `kofu serve` processes over HTTPS on PostgreSQL (a fresh schema per run) for each
+process count, with the largest kiosk count that is ≤ 64. Each run is `kofu.bench.e2e.run_e2e`, the code
+behind `kofu bench e2e`; each appends its table to bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from kofu.bench.e2e import run_e2e
 
 def rows_of(doc: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [
+        ("kiosk → center transport", doc["transport"]),
         (
             "completed issuances per second",
             f"{doc['issuances_per_s']:.2f} /s ({doc['completed']} in {doc['seconds']} s)",
@@ -67,11 +69,14 @@ def main() -> None:
     parser.add_argument("--processes", default="")
     parser.add_argument("--database", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--sessions", type=int, default=5000)
+    parser.add_argument("--transport", choices=["direct", "asgi"], default="direct", help="in-process link")
     args = parser.parse_args()
     counts = [int(k) for k in args.kiosks.split(",") if k]
     for i, kiosks in enumerate(counts):
-        doc = run_e2e(kiosks=kiosks, seconds=args.seconds, sessions=args.sessions if i == 0 else 0)
-        record(f"End to end, in-process, SQLite, {kiosks} kiosks", rows_of(doc), note(args.seconds))
+        sessions = args.sessions if i == 0 else 0
+        doc = run_e2e(kiosks=kiosks, seconds=args.seconds, sessions=sessions, transport=args.transport)
+        title = f"End to end, in-process ({args.transport}), SQLite, {kiosks} kiosks"
+        record(title, rows_of(doc), note(args.seconds))
     for p in [int(x) for x in args.processes.split(",") if x]:
         kiosks = max([k for k in counts if k <= 64] or [8])
         doc = run_e2e(kiosks=kiosks, seconds=args.seconds, processes=p, database_url=args.database)

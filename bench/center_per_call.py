@@ -1,8 +1,9 @@
 """What one issuance costs the database, and what one audit chain costs concurrent kiosks.
 
-.venv/bin/python bench/center_per_call.py count [--customers 60] [--database URL]
+.venv/bin/python bench/center_per_call.py count [--customers 60] [--database URL] [--transport direct|asgi]
     One in-process kiosk runs the bench's certificate mix back to back: transactions and statements per
     issuance (SQLAlchemy events on the deployment's engine) and CPU ms per issuance of the whole process.
+    `--transport`: the kiosk → center link (`direct`: LocalCenter, the default; `asgi`: the FastAPI app).
 .venv/bin/python bench/center_per_call.py chains [--database URL]
     16 threads append to an audit log on PostgreSQL, each transaction holding its chain's lock 5 ms more
     (as the rest of a center transaction does): appends/s with one chain and with 64 (a chain per kiosk).
@@ -36,14 +37,14 @@ from kofu.kiosk.flow import Devices, Kiosk, Script
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def count(customers: int, database: str | None) -> None:
+def count(customers: int, database: str | None, transport: str = "direct") -> None:
     schema = fresh_postgres_schema(database) if database else contextlib.nullcontext(None)
     with schema as url:
         base = Path(tempfile.mkdtemp(prefix="kofu-count-"))
         world = build_world(base / "home", households=1, kiosks=1, database_url=url)
         out = base / "tray"
         out.mkdir()
-        _warm_up(world, out)
+        _warm_up(world, out, transport=transport)
         reader = _readers(world, 1)[0]
         engine = world.container.engine
         seen = {"transactions": 0, "statements": 0}
@@ -59,7 +60,7 @@ def count(customers: int, database: str | None) -> None:
             script = Script(card=reader, pins=[PIN], type=ctype, kind=kind, items=items, coins=[500])
             assert kiosk.run(script).ok
 
-        with in_process_clients(world) as clients:
+        with in_process_clients(world, transport) as clients:
             devices = Devices(CardSlot(), CoinVendor(FLOAT), Printer(out), Speaker(), ReceiptPrinter(out))
             kiosk = Kiosk(clients[0], devices)
             for i in range(8):
@@ -72,7 +73,7 @@ def count(customers: int, database: str | None) -> None:
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         per = {k: round(v / customers, 1) for k, v in seen.items()}
         print(
-            f"{engine.dialect.name}: {per['transactions']} transactions, {per['statements']} statements, "
+            f"{engine.dialect.name} ({transport}): {per['transactions']} transactions, {per['statements']} statements, "
             f"{cpu / customers * 1000:.1f} CPU ms, {wall / customers * 1000:.1f} wall ms per issuance"
         )
         engine.dispose()
@@ -121,9 +122,10 @@ def main() -> None:
     parser.add_argument("what", choices=["count", "chains"])
     parser.add_argument("--customers", type=int, default=60)
     parser.add_argument("--database")
+    parser.add_argument("--transport", choices=["direct", "asgi"], default="direct", help="kiosk → center link")
     args = parser.parse_args()
     if args.what == "count":
-        count(args.customers, args.database)
+        count(args.customers, args.database, args.transport)
     else:
         chains(args.database or POSTGRES)
 

@@ -1,6 +1,6 @@
 """Profile one in-process kiosk (main thread) with pyinstrument: where does an issuance spend its time?
 
-.venv/bin/python bench/profile_e2e.py [--seconds 15] [--html out.html]
+.venv/bin/python bench/profile_e2e.py [--seconds 15] [--html out.html] [--transport direct|asgi]
 
 Builds the benchmark deployment (SQLite, temp dir), warms up one customer per certificate type, then
 runs customers back to back for the given time under the profiler and prints the call tree.
@@ -29,16 +29,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--html", type=Path)
+    parser.add_argument("--transport", choices=["direct", "asgi"], default="direct", help="kiosk → center link")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="kofu-profile-"))
     world = build_world(base / "home", households=1, kiosks=1)
     out = base / "tray"
     out.mkdir()
-    _warm_up(world, out)
+    _warm_up(world, out, transport=args.transport)
     reader = _readers(world, 1)[0]
     profiler = Profiler(interval=0.0005)
     done = 0
-    with in_process_clients(world) as clients:
+    with in_process_clients(world, args.transport) as clients:
         devices = Devices(CardSlot(), CoinVendor(FLOAT), Printer(out), Speaker(), ReceiptPrinter(out))
         kiosk = Kiosk(clients[0], devices)
         profiler.start()
@@ -49,7 +50,7 @@ def main() -> None:
             assert result.ok, result.refusal
             done += 1
         profiler.stop()
-    print(f"{done} customers in {args.seconds} s ({done / args.seconds:.1f}/s)")
+    print(f"{done} customers in {args.seconds} s ({done / args.seconds:.1f}/s), transport {args.transport}")
     if args.html:
         args.html.write_text(profiler.output_html(), encoding="utf-8")
     print(profiler.output_text(unicode=True, color=False, show_all=False))

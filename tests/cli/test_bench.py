@@ -41,13 +41,16 @@ def check(doc: dict[str, object], kiosks: int) -> None:
 
 
 @pytest.mark.slow
-def test_in_process_run_reports_rates_latencies_floor_and_sessions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", [None, "asgi"])
+def test_in_process_run_reports_rates_latencies_floor_and_sessions(tmp_path: Path, transport: str | None) -> None:
     keep = tmp_path / "run"
     args = ["bench", "e2e", "--kiosks", "2", "--seconds", "3", "--floor-seconds", "0.5", "--sessions", "30"]
+    args += ["--transport", transport] if transport else []
     result = runner.invoke(app, [*args, "--keep", str(keep), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output.strip().splitlines()[-1])
     assert doc["mode"] == "in-process" and doc["database"] == "sqlite"
+    assert doc["transport"] == (transport or "direct")  # LocalCenter unless asked for the ASGI app
     check(doc, 2)
     assert set(doc["cpu_ms_per_issuance"]) == {"this_process"} and doc["server_cpu_ms_per_issuance"] == {}
     assert doc["floor"]["iterations"] >= 1 and doc["floor"]["pdf_bytes"] > 10_000
@@ -66,6 +69,14 @@ def test_processes_need_postgresql() -> None:
     assert "--database" in result.output and "PostgreSQL" in result.output
 
 
+@pytest.mark.parametrize("extra", [["--transport", "h2"], ["--transport", "asgi", "--processes", "1"]])
+def test_the_transport_is_direct_or_asgi_and_only_in_process(extra: list[str]) -> None:
+    args = ["bench", "e2e", "--kiosks", "1", "--seconds", "1", "--database", POSTGRES_URL, *extra]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "--transport direct|asgi is for the in-process mode" in result.output
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_separate_processes_over_https_with_postgresql(tmp_path: Path) -> None:
@@ -75,7 +86,7 @@ def test_separate_processes_over_https_with_postgresql(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--database", POSTGRES_URL, "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output.strip().splitlines()[-1])
-    assert doc["mode"] == "processes=1" and doc["database"] == "postgresql"
+    assert doc["mode"] == "processes=1" and doc["database"] == "postgresql" and doc["transport"] == "https"
     check(doc, 2)
     # the servers' CPU, and which process it went to: every role used some, and the parts add up
     by_role, total = doc["server_cpu_ms_per_issuance"], doc["cpu_ms_per_issuance"]["servers"]

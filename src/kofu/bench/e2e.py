@@ -1,7 +1,9 @@
 """`kofu bench e2e`: N concurrent headless kiosks running the full flow with a mix of certificate types.
 
-Mode (a), `processes=0`: one process, SQLite, the center in-process (its FastAPI app through the same
-`CenterClient.in_process` the `kofu kiosk run` command uses), the issuer and authority in-process.
+Mode (a), `processes=0`: one process, SQLite, the center, the issuer and the authority in-process. The kiosk →
+center link is `transport="direct"` (`kofu.center.local.LocalCenter`: the kiosk calls `CenterService` in its own
+thread, as `kofu kiosk run` does) or `transport="asgi"` (the center's FastAPI app through
+`CenterClient.in_process`: httpx → anyio portal → event loop → FastAPI → thread pool, and back).
 Mode (b), `processes=P`: `kofu serve jpki` once, `kofu serve issuer` and `kofu serve center` P times each
 (center i → issuer i), over HTTPS with mutual TLS between center and issuer, all on one database (normally
 PostgreSQL); the kiosks (threads of this process) spread over the P centers.
@@ -34,10 +36,13 @@ from kofu.card.cardfile import CardFile, default_master_key
 from kofu.card.readers import InProcessReader
 from kofu.center import protocol as wire
 from kofu.center.client import CenterClient
+from kofu.center.local import LocalCenter
 from kofu.kiosk.devices import CardSlot, CoinVendor, Printer, ReceiptPrinter, Speaker
 from kofu.kiosk.flow import Devices, Kiosk, Script
 
 T = TypeVar("T")
+Center = CenterClient | LocalCenter  # a kiosk's link to the center
+TRANSPORTS = ("direct", "asgi")  # in-process; with processes the link is HTTPS
 
 # (type, kind, items): the mix each kiosk cycles through, offset by its index.
 MIX: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -67,7 +72,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 class TimedCenter:
     """A `CenterPort` that times every call of the kiosk to the center (by step name)."""
 
-    def __init__(self, inner: CenterClient, samples: dict[str, list[float]]) -> None:
+    def __init__(self, inner: Center, samples: dict[str, list[float]]) -> None:
         self.inner = inner
         self.kiosk_id = inner.kiosk_id
         self.samples = samples
@@ -116,7 +121,7 @@ class KioskStats:
 
 def _drive(
     index: int,
-    client: CenterClient,
+    client: Center,
     reader: InProcessReader,
     out: Path,
     start: threading.Event,
@@ -162,7 +167,7 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 def drive_kiosks(
-    clients: list[CenterClient],
+    clients: list[Center],
     readers: list[InProcessReader],
     seconds: float,
     out: Path,
@@ -264,18 +269,26 @@ def _readers(world: BenchWorld, n: int) -> list[InProcessReader]:
 
 
 @contextmanager
-def in_process_clients(world: BenchWorld) -> Iterator[list[CenterClient]]:
-    """One in-process client per kiosk over one center app (the `kofu kiosk run` wiring), all served by one
-    event loop, as one server process would: without it each client starts its own loop thread, and with
-    hundreds of kiosks those threads, not the center, use the CPU."""
+def in_process_clients(world: BenchWorld, transport: str = "direct") -> Iterator[list[Center]]:
+    """One in-process link per kiosk to one center service. `direct`: a `LocalCenter` each (the `kofu kiosk
+    run` wiring), calling the service in the kiosk's thread. `asgi`: a `CenterClient.in_process` each over one
+    center app, all served by one event loop, as one server process would: without it each client starts its
+    own loop thread, and with hundreds of kiosks those threads, not the center, use the CPU."""
+    from kofu.web import center_service
+
+    service = center_service(world.container)
+    if transport == "direct":
+        yield [LocalCenter(service, kid, secret) for kid, secret in world.kiosks.items()]
+        return
+    if transport != "asgi":
+        raise ValueError(f"transport {transport!r}: one of {', '.join(TRANSPORTS)}")
     import anyio.from_thread
 
     from kofu.center.api import create_app
-    from kofu.web import center_service
 
-    app = create_app(center_service(world.container))
+    app = create_app(service)
     with anyio.from_thread.start_blocking_portal() as portal:
-        clients = []
+        clients: list[Center] = []
         for kid, secret in world.kiosks.items():
             client = CenterClient.in_process(app, kid, secret)
             client.http.portal = portal  # type: ignore[attr-defined]
@@ -411,11 +424,18 @@ def run_e2e(
     households: int = 8,
     sessions: int = 0,
     home: Path | None = None,
+    transport: str | None = None,
 ) -> dict[str, Any]:
-    """The whole benchmark; returns the JSON document `kofu bench e2e --json` prints."""
+    """The whole benchmark; returns the JSON document `kofu bench e2e --json` prints. `transport` is the
+    in-process kiosk → center link (`direct`, the default, or `asgi`); with `processes` it is HTTPS."""
     from kofu.bench.floor import measure_floor
     from kofu.bench.sessions import measure_sessions
 
+    if processes and transport is not None:
+        raise ValueError("--transport is for the in-process mode: with --processes the kiosks use HTTPS")
+    link = "https" if processes else transport or "direct"
+    if link not in (*TRANSPORTS, "https"):
+        raise ValueError(f"transport {transport!r}: one of {', '.join(TRANSPORTS)}")
     base = home or Path(tempfile.mkdtemp(prefix="kofu-bench-e2e-"))
     with _database(processes, database_url) as url:
         world = build_world(base / "home", households=min(households, kiosks), kiosks=kiosks, database_url=url)
@@ -423,21 +443,21 @@ def run_e2e(
         out.mkdir(parents=True, exist_ok=True)
         readers = _readers(world, kiosks)
         try:
-            _warm_up(world, out)
+            _warm_up(world, out, transport=link)
             if processes:
                 assert url is not None
                 with serve_processes(world, processes, url) as (centers, pids):
                     ca = str(world.container.settings.keys_dir / "mtls" / "ca.pem")
                     for center_url in centers:
                         _warm_up(world, out, center_url, ca)
-                    clients = [
+                    clients: list[Center] = [
                         CenterClient(centers[i % len(centers)], kid, secret, verify=ca)
                         for i, (kid, secret) in enumerate(world.kiosks.items())
                     ]
                     stats, window, cpu = drive_kiosks(clients, readers, seconds, out, pids)
             else:
-                with in_process_clients(world) as clients:
-                    stats, window, cpu = drive_kiosks(clients, readers, seconds, out)
+                with in_process_clients(world, link) as links:
+                    stats, window, cpu = drive_kiosks(links, readers, seconds, out)
                 del cpu["servers"]  # (no server roles either)
             doc = summarise(stats, window, cpu)
             floor = measure_floor(world, floor_seconds)
@@ -446,6 +466,7 @@ def run_e2e(
                 "database": world.container.engine.dialect.name,
                 "kiosks": kiosks,
                 "processes": processes,
+                "transport": link,
                 **doc,
                 "floor_per_s": floor["floor_per_s"],
                 "ratio_to_floor": round(doc["issuances_per_s"] / floor["floor_per_s"], 4)
@@ -478,18 +499,26 @@ def _database(processes: int, database_url: str | None) -> Iterator[str | None]:
         yield database_url  # None: SQLite in the bench's own KOFU_HOME
 
 
-def _warm_up(world: BenchWorld, out: Path, center_url: str | None = None, ca: str | None = None) -> None:
-    """One customer per certificate type, not counted: in this process (fonts, keys, caches), or with
-    `center_url` through that center and its issuer — each server process builds its own caches (the
-    renderer's font glyphs and static layers, the keys, the TLS connections) on its first requests, and
-    that one-off cost must not land in the measured window."""
+def _warm_up(
+    world: BenchWorld, out: Path, center_url: str | None = None, ca: str | None = None, *, transport: str = "direct"
+) -> None:
+    """One customer per certificate type, not counted: in this process (fonts, keys, caches) over the
+    in-process `transport`, or with `center_url` through that center and its issuer — each server process
+    builds its own caches (the renderer's font glyphs and static layers, the keys, the TLS connections) on
+    its first requests, and that one-off cost must not land in the measured window."""
     kid, secret = next(iter(world.kiosks.items()))
     reader = _readers(world, 1)[0]
+    client: Center
     if center_url is None:
-        from kofu.center.api import create_app
         from kofu.web import center_service
 
-        client = CenterClient.in_process(create_app(center_service(world.container)), kid, secret)
+        service = center_service(world.container)
+        if transport == "asgi":
+            from kofu.center.api import create_app
+
+            client = CenterClient.in_process(create_app(service), kid, secret)
+        else:
+            client = LocalCenter(service, kid, secret)
     else:
         client = CenterClient(center_url, kid, secret, verify=ca or True)
     with client:

@@ -32,6 +32,12 @@ def e2e(
     ),
     floor_seconds: float = typer.Option(3.0, "--floor-seconds", min=0.2, help="length of the floor measurement"),
     sessions: int = typer.Option(0, "--sessions", min=0, help="also measure N open kiosk sessions (memory)"),
+    transport: str | None = typer.Option(
+        None,
+        "--transport",
+        help="in-process kiosk → center link: direct (LocalCenter, the default) or asgi (the FastAPI app "
+        "through CenterClient.in_process); with --processes it is HTTPS",
+    ),
     keep: Path | None = typer.Option(None, "--keep", help="build the deployment here and keep it (default: temp)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
 ) -> None:
@@ -45,6 +51,12 @@ def e2e(
             "別プロセスは同じ PostgreSQL を共有します / separate processes share one PostgreSQL database"
         )
         raise typer.Exit(2)
+    if transport is not None and (processes or transport not in ("direct", "asgi")):
+        err_console.print(
+            "[bold red]--transport direct|asgi is for the in-process mode[/] "
+            "(with --processes the kiosks reach the centers over HTTPS)"
+        )
+        raise typer.Exit(2)
     if keep is not None and keep.exists() and any(keep.iterdir()):
         raise typer.BadParameter(f"{keep} is not empty")
     doc = run_e2e(
@@ -55,18 +67,22 @@ def e2e(
         floor_seconds=floor_seconds,
         sessions=sessions,
         home=keep,
+        transport=transport,
     )
     if as_json:
         typer.echo(json.dumps(doc, ensure_ascii=False))
         return
     console.print(
-        f"[bold]{escape(doc['mode'])}[/] on {escape(doc['database'])}, {doc['kiosks']} kiosks, {doc['seconds']} s: "
+        f"[bold]{escape(doc['mode'])}[/] ({escape(doc['transport'])}) on {escape(doc['database'])}, "
+        f"{doc['kiosks']} kiosks, {doc['seconds']} s: "
         f"[green]{doc['issuances_per_s']} issuances/s[/] ({doc['completed']} completed, {doc['failed']} failed)"
     )
     console.print(
         f"  floor {doc['floor_per_s']} /s — end to end is {doc['ratio_to_floor'] * 100:.1f} % of the floor; "
         f"customer p50/p95/p99 {doc['p50_ms']}/{doc['p95_ms']}/{doc['p99_ms']} ms"
     )
+    cpu = ", ".join(f"{k} {v}" for k, v in doc["cpu_ms_per_issuance"].items())
+    console.print(f"  CPU ms per issuance: {escape(cpu or '-')}")
     for step, s in doc["steps"].items():
         console.print(f"  {step:<14} n={s['n']:<6} p50 {s['p50']:>8} ms  p95 {s['p95']:>8} ms  p99 {s['p99']:>8} ms")
     if "sessions" in doc:

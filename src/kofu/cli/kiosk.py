@@ -1,7 +1,8 @@
 """`kofu kiosk run`: one customer at a headless kiosk, from the card to the receipt.
 
 Without `--center` the center runs in this process over KOFU_HOME (its database, tenants, keys and JPKI
-authority), with a demo store and kiosk registered on first use (the kiosk's secret is kept in
+authority; the kiosk calls it through `kofu.center.local.LocalCenter`, without HTTP), with a demo store and
+kiosk registered on first use (the kiosk's secret is kept in
 KOFU_HOME/keys/demo-kiosk.secret). Exit status: 0 printed · 2 refused (nothing charged) · 3 print failure
 (refunded, voided) · 4 card or PIN problem.
 """
@@ -92,13 +93,11 @@ def run(
         fail(4, exc.code, exc.message_en, exc.message_ja)
     try:
         if center is None:
-            from kofu.center.api import create_app
+            from kofu.center.local import LocalCenter
 
             service = in_process_center(c)
             kid, ksecret = demo_kiosk(c, service)
-            from kofu.center.client import CenterClient
-
-            client: Any = CenterClient.in_process(create_app(service), kiosk_id or kid, secret or ksecret)
+            client: Any = LocalCenter(service, kiosk_id or kid, secret or ksecret)  # no HTTP in one process
         else:
             from kofu.center.client import CenterClient
 
