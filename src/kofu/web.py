@@ -113,13 +113,12 @@ def kiosk_ui(
 ) -> FastAPI:
     """The kiosk touch screen of this deployment's demo kiosk, talking to `service` in-process; the card
     slot offers the demo cards and `readers` (e.g. a real PC/SC reader)."""
-    from kofu.center.api import create_app as center_app
-    from kofu.center.client import CenterClient
+    from kofu.center.local import LocalCenter
     from kofu.kiosk.ui.app import create_app
 
-    def center() -> CenterClient:
+    def center() -> LocalCenter:
         kiosk_id, secret = demo_kiosk(c, service)
-        return CenterClient.in_process(center_app(service), kiosk_id, secret)
+        return LocalCenter(service, kiosk_id, secret)
 
     return create_app(center, lambda: [*readers, *demo_cards(c)], c.settings.home / "kiosk", idle_seconds=idle_seconds)
 

@@ -51,6 +51,15 @@ class CenterRefused(KofuError):
         self.status = status
 
 
+def refusal(status: int, body: Any) -> CenterRefused:
+    """The `CenterRefused` for an error answer of the center (HTTP `status`, JSON `body`)."""
+    if not isinstance(body, dict):
+        return CenterRefused("http-error", f"HTTP {status}", f"HTTP {status}", status=status)
+    views = [TypeAdapter(RefusalView).validate_python(r) for r in body.get("refusals") or []]
+    code, en, ja = (str(body.get(k, d)) for k, d in (("error", "error"), ("message_en", ""), ("message_ja", "")))
+    return CenterRefused(code, en, ja, views, status)
+
+
 class CenterClient:
     def __init__(
         self,
@@ -110,21 +119,7 @@ class CenterClient:
         except ValueError:
             body = None
         if response.status_code >= 400 or body is None:
-            if not isinstance(body, dict):
-                raise CenterRefused(
-                    "http-error",
-                    f"HTTP {response.status_code}",
-                    f"HTTP {response.status_code}",
-                    status=response.status_code,
-                )
-            refusals = [TypeAdapter(RefusalView).validate_python(r) for r in body.get("refusals") or []]
-            raise CenterRefused(
-                str(body.get("error", "error")),
-                str(body.get("message_en", "")),
-                str(body.get("message_ja", "")),
-                refusals,
-                response.status_code,
-            )
+            raise refusal(response.status_code, body)
         return TypeAdapter(kind).validate_python(body)
 
     def _post(self, path: str, kind: type[T], body: dict[str, Any] | None = None, *, key: str | None = None) -> T:

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter, ValidationError
 
 from kofu.center.api import _json, _status_of, error_body, install_error_handlers
-from kofu.center.client import CenterRefused
+from kofu.center.client import CenterRefused, refusal
 from kofu.center.protocol import (
     AuthenticateBody,
     Authenticated,
@@ -42,7 +42,6 @@ from kofu.center.protocol import (
     PaymentBody,
     PaymentState,
     PrintResultBody,
-    RefusalView,
     SessionOpened,
     b64,
 )
@@ -54,15 +53,6 @@ from kofu.ops.context import bind, unbind
 T = TypeVar("T")
 
 log = logging.getLogger("kofu.center.local")
-
-
-def refusal(status: int, body: Any) -> CenterRefused:
-    """The `CenterRefused` the HTTP client raises for an error answer (`status`, JSON `body`)."""
-    if not isinstance(body, dict):
-        return CenterRefused("http-error", f"HTTP {status}", f"HTTP {status}", status=status)
-    views = [TypeAdapter(RefusalView).validate_python(r) for r in body.get("refusals") or []]
-    code, en, ja = (str(body.get(k, d)) for k, d in (("error", "error"), ("message_en", ""), ("message_ja", "")))
-    return CenterRefused(code, en, ja, views, status)
 
 
 def refusal_of(exc: KofuError) -> CenterRefused:

@@ -7,7 +7,8 @@ With the card-app method (カードAP方式, a tenant setting) the PIN comes aft
 Its user id only names the card (the center's session is provisional: menu only); right after the PIN the
 card AP signs the session's challenge and the center checks that against the key registered at the window.
 
-The kiosk talks to the center only through a `CenterPort` (implemented by `kofu.center.client.CenterClient`).
+The kiosk talks to the center only through a `CenterPort` (implemented by `kofu.center.client.CenterClient`
+over HTTPS, and by `kofu.center.local.LocalCenter` when the center runs in the same process).
 It never keeps a document: the PDF bytes of a job live in local variables of `Run.print_documents` only, are checked
 against the binding (order, card, hash), handed to the printer and dropped; `Kiosk` holds no reference.
 
@@ -104,7 +105,7 @@ REFUNDED = Announcement(
 
 
 class CenterPort(Protocol):
-    """What the kiosk needs from the center (`kofu.center.client.CenterClient`)."""
+    """What the kiosk needs from the center (`CenterClient` over HTTPS, `LocalCenter` in one process)."""
 
     kiosk_id: str
 

@@ -114,7 +114,7 @@ def create_app(
     warn_seconds: float = 30.0,
     reminder_seconds: float = 6.0,
 ) -> FastAPI:
-    """The kiosk screen; `center()` makes its `CenterClient` (called once, on the first customer), `cards()`
+    """The kiosk screen; `center()` makes its `CenterPort` (called once, on the first customer), `cards()`
     lists the demo cards of the simulated card slot, `work_dir` holds the sessions' trays."""
     port: list[CenterPort] = []
 
