@@ -156,3 +156,61 @@ def test_appends_to_other_chains_do_not_wait_for_an_open_transaction(log_engine:
             same.execute(text("SET LOCAL lock_timeout = '200ms'"))
             AuditLog(same, log_table, 1).append("issued", AT, order_id="waits")
     assert problems(log_engine) == []
+
+
+def _chain(engine: Engine) -> list[tuple[int, str]]:
+    with engine.connect() as conn:
+        return [(int(r.seq), str(r.prev_hash)) for r in conn.execute(select(log_table).order_by(log_table.c.seq))]
+
+
+def test_an_append_after_a_rolled_back_one_links_to_the_committed_head(log_engine: Engine) -> None:
+    # the rolled-back append was this process's last: the next one must not link to it
+    with pytest.raises(RuntimeError), log_engine.begin() as conn:
+        AuditLog(conn, log_table).append("issued", AT, order_id="gone")
+        raise RuntimeError("rolled back")
+    with log_engine.begin() as conn:
+        assert AuditLog(conn, log_table).append("issued", AT, order_id="o6") == 6
+    assert [seq for seq, _ in _chain(log_engine)] == [1, 2, 3, 4, 5, 6]
+    assert problems(log_engine) == []
+
+
+def test_an_append_after_another_process_appended_extends_its_entry(log_engine: Engine) -> None:
+    with log_engine.begin() as conn:
+        AuditLog(conn, log_table).append("issued", AT, order_id="o6")
+    # another process appends seq 7 (this one does not know)
+    with log_engine.begin() as conn:
+        prev = conn.execute(select(log_table.c.hash).where(log_table.c.seq == 6)).scalar_one()
+        data = '{"order_id":"o7"}'
+        conn.execute(
+            log_table.insert().values(
+                chain=0,
+                seq=7,
+                at=AT,
+                kind="issued",
+                data=data,
+                prev_hash=prev,
+                hash=entry_hash(7, AT, "issued", data, prev),
+            )
+        )
+    with log_engine.begin() as conn:
+        assert AuditLog(conn, log_table).append("issued", AT, order_id="o8") == 8
+    assert problems(log_engine) == []
+
+
+def test_an_append_costs_one_statement_on_sqlite_two_on_postgres_when_it_knows_the_head(log_engine: Engine) -> None:
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    with log_engine.begin() as conn:
+        AuditLog(conn, log_table).append("issued", AT, order_id="o6")  # this process now knows the head
+        event.listen(log_engine, "before_cursor_execute", count)
+        try:
+            AuditLog(conn, log_table).append("issued", AT, order_id="o7")
+        finally:
+            event.remove(log_engine, "before_cursor_execute", count)
+    assert len(seen) == (2 if log_engine.dialect.name == "postgresql" else 1)
+    assert problems(log_engine) == []
