@@ -228,14 +228,25 @@ _KIOSK = (
 )
 _SESSION = select(sessions).where(sessions.c.session_id == bindparam("session_id"))
 _SESSION_LOCKED = _SESSION.with_for_update()  # FOR UPDATE is ignored by SQLite, whose writers serialise at BEGIN
-_SESSION_MUNICIPALITY = select(sessions.c.municipality).where(sessions.c.session_id == bindparam("session_id"))
 _INSERT_SESSION = insert(sessions)
 _UPDATE_SESSION = update(sessions).where(sessions.c.session_id == bindparam("w_session_id"))
 _NONCE = select(nonces).where(nonces.c.session_id == bindparam("session_id"))
 _NONCE_LOCKED = _NONCE.with_for_update()
 _INSERT_NONCE = insert(nonces)
 _USE_NONCE = update(nonces).where(nonces.c.nonce == bindparam("w_nonce"))
-_ORDER_LOCKED = select(orders).where(orders.c.order_id == bindparam("order_id")).with_for_update()
+# the order under its row lock, with its session's municipality (the receipt's; set at authentication, never
+# changed after) read by the same statement; FOR UPDATE locks the order's row only, as before
+_ORDER_LOCKED = (
+    select(
+        orders,
+        select(sessions.c.municipality)
+        .where(sessions.c.session_id == orders.c.session_id)
+        .scalar_subquery()
+        .label("session_municipality"),
+    )
+    .where(orders.c.order_id == bindparam("order_id"))
+    .with_for_update()
+)
 _INSERT_ORDER = insert(orders)
 _UPDATE_ORDER = update(orders).where(orders.c.order_id == bindparam("w_order_id"))
 _INSERT_PAYMENT = insert(payments)
@@ -1004,10 +1015,9 @@ class CenterService:
                 paid=int(o["paid"]),
                 change=change,
             )
-            session = conn.execute(_SESSION_MUNICIPALITY, {"session_id": o["session_id"]}).scalar_one()
             receipt = Receipt(
                 order_id=order_id,
-                municipality=str(session or o["tenant"]),
+                municipality=str(o["session_municipality"] or o["tenant"]),
                 title_ja=CertificateType(o["type"]).title_ja,
                 copies=int(o["copies"]),
                 fee_each=int(o["fee_each"]),
