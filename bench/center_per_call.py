@@ -2,7 +2,8 @@
 
 .venv/bin/python bench/center_per_call.py count [--customers 60] [--database URL]
     One in-process kiosk runs the bench's certificate mix back to back: transactions and statements per
-    issuance (SQLAlchemy events on the deployment's engine) and CPU ms per issuance of the whole process.
+    issuance (SQLAlchemy events on the deployment's engine), the pool's liveness pings (a round trip each,
+    not a statement) and CPU ms per issuance of the whole process.
 .venv/bin/python bench/center_per_call.py chains [--database URL]
     16 threads append to an audit log on PostgreSQL, each transaction holding its chain's lock 5 ms more
     (as the rest of a center transaction does): appends/s with one chain and with 64 (a chain per kiosk).
@@ -46,7 +47,12 @@ def count(customers: int, database: str | None) -> None:
         _warm_up(world, out)
         reader = _readers(world, 1)[0]
         engine = world.container.engine
-        seen = {"transactions": 0, "statements": 0}
+        seen = {"transactions": 0, "statements": 0, "pings": 0}
+        ping = engine.dialect.do_ping
+
+        def counted_ping(dbapi_conn: Any) -> bool:
+            seen["pings"] += 1
+            return bool(ping(dbapi_conn))
 
         def begin(_conn: Any) -> None:
             seen["transactions"] += 1
@@ -66,6 +72,7 @@ def count(customers: int, database: str | None) -> None:
                 customer(kiosk, i)
             event.listen(engine, "begin", begin)
             event.listen(engine, "before_cursor_execute", statement)
+            engine.dialect.do_ping = counted_ping  # type: ignore[method-assign]
             cpu, wall = time.process_time(), time.perf_counter()
             for i in range(customers):
                 customer(kiosk, i)
@@ -73,6 +80,7 @@ def count(customers: int, database: str | None) -> None:
         per = {k: round(v / customers, 1) for k, v in seen.items()}
         print(
             f"{engine.dialect.name}: {per['transactions']} transactions, {per['statements']} statements, "
+            f"{per['pings']} pings, "
             f"{cpu / customers * 1000:.1f} CPU ms, {wall / customers * 1000:.1f} wall ms per issuance"
         )
         engine.dispose()
