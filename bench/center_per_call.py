@@ -4,6 +4,8 @@
     One in-process kiosk runs the bench's certificate mix back to back: transactions and statements per
     issuance (SQLAlchemy events on the deployment's engine), the pool's liveness pings (a round trip each,
     not a statement) and CPU ms per issuance of the whole process.
+.venv/bin/python bench/center_per_call.py append [--database URL]
+    CPU µs of one audit append in a transaction of its own (2,000 back to back, one chain; SQLite by default).
 .venv/bin/python bench/center_per_call.py chains [--database URL]
     16 threads append to an audit log on PostgreSQL, each transaction holding its chain's lock 5 ms more
     (as the rest of a center transaction does): appends/s with one chain and with 64 (a chain per kiosk).
@@ -87,6 +89,30 @@ def count(customers: int, database: str | None) -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def append(database: str | None) -> None:
+    schema = fresh_postgres_schema(database) if database else contextlib.nullcontext(None)
+    with schema as url:
+        base = Path(tempfile.mkdtemp(prefix="kofu-append-"))
+        engine = create_engine_for(url or f"sqlite:///{base / 'audit.sqlite3'}")
+        meta = MetaData()
+        table = audit_table("bench_audit", meta)
+        meta.create_all(engine)
+        at = datetime.now(UTC)
+
+        def run(n: int) -> None:
+            for _ in range(n):
+                with engine.begin() as conn:
+                    AuditLog(conn, table, 3).append("payment.in", at, order="0" * 32, kiosk="K1", amount=500)
+
+        run(200)
+        cpu = time.process_time()
+        run(2000)
+        cpu = time.process_time() - cpu
+        print(f"{engine.dialect.name}: {cpu / 2000 * 1e6:.0f} µs CPU per audit append (its transaction included)")
+        engine.dispose()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def chains(database: str) -> None:
     admin = create_engine_for(database, isolation_level="AUTOCOMMIT")
     schema = f"chains_{uuid.uuid4().hex[:10]}"
@@ -126,12 +152,14 @@ def chains(database: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["count", "chains"])
+    parser.add_argument("what", choices=["count", "append", "chains"])
     parser.add_argument("--customers", type=int, default=60)
     parser.add_argument("--database")
     args = parser.parse_args()
     if args.what == "count":
         count(args.customers, args.database)
+    elif args.what == "append":
+        append(args.database)
     else:
         chains(args.database or POSTGRES)
 
