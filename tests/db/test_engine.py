@@ -137,3 +137,24 @@ def test_a_busy_pool_does_not_ping_but_an_idle_connection_is_pinged(
     with pg_engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     assert len(pings) == 1  # idle for longer than the limit: pinged, as pool_pre_ping did every time
+
+
+def test_the_checkout_check_sees_a_closed_peer_even_on_a_descriptor_above_1023() -> None:
+    import os
+    import resource
+    import socket
+
+    from kofu.db.engine import _readable
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft <= 1500:
+        pytest.skip(f"RLIMIT_NOFILE {soft}: no descriptor above 1023 to test with")
+    ours, server = socket.socketpair()
+    high = os.dup2(ours.fileno(), 1500)  # select() would refuse it (FD_SETSIZE 1024)
+    try:
+        assert not _readable(high)  # idle and alive
+        server.close()  # the server's side goes away
+        assert _readable(high)
+    finally:
+        os.close(high)
+        ours.close()

@@ -10,7 +10,7 @@ On SQLite the two ways of opening a connection mean two kinds of transaction:
 
 On PostgreSQL a pooled connection is checked when it is taken from the pool, without a round trip unless it
 sat idle for long: a server that closed it (a restart, `pg_terminate_backend`) has left an end-of-file (and its
-goodbye message) on the socket, which a zero-timeout `select` sees; a connection idle for more than
+goodbye message) on the socket, which a zero-timeout `poll` sees; a connection idle for more than
 `PING_AFTER_IDLE_SECONDS` — long enough for a firewall or NAT to forget it silently — is pinged as
 `pool_pre_ping` did for every checkout. A dead connection is replaced, and the pool's older connections too.
 """
@@ -77,6 +77,14 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def _readable(fd: int) -> bool:
+    """Whether `fd` has something to read (or hung up), without waiting; `poll`, unlike `select`, takes
+    descriptors above 1023 (a busy server process has them)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
+
+
 def _check_on_checkout(engine: Engine) -> None:
     """What `pool_pre_ping` did, without its round trip per checkout (see the module's docstring)."""
 
@@ -91,7 +99,7 @@ def _check_on_checkout(engine: Engine) -> None:
             return
         try:
             # nothing is due on an idle connection: anything readable is the server's goodbye (or EOF)
-            closed_by_server = bool(select.select([dbapi_conn.fileno()], [], [], 0)[0])
+            closed_by_server = _readable(dbapi_conn.fileno())
             if not closed_by_server and time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS:
                 engine.dialect.do_ping(dbapi_conn)
         except Exception as error:
