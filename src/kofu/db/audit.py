@@ -146,8 +146,12 @@ def _statements(t: Table) -> _Statements:
 # The last entry this process appended per (table, chain), or read while appending: a guess at the chain's
 # head that saves reading it. The guess is only ever used by `insert_after`, which inserts nothing unless the
 # chain's last entry really is that one (another process may have appended since, or the transaction that
-# appended it may have rolled back); then the head is read as before.
+# appended it may have rolled back); then the head is read as before. After a wrong guess the chain is read
+# for the next `_AFTER_A_MISS` appends without guessing: when several processes append to one chain (center
+# processes behind a load balancer), a wrong guess would otherwise cost one statement more per append.
 _heads: dict[tuple[str, int], tuple[int, str]] = {}
+_unguessed: dict[tuple[str, int], int] = {}  # appends still to do without a guess
+_AFTER_A_MISS = 16
 
 
 class AuditLog:
@@ -167,14 +171,19 @@ class AuditLog:
         if conn.dialect.name == "postgresql":
             conn.execute(_PG_LOCK, {"name": f":kofu-audit:{t.name}:{chain}"})
         body = canonical(data)
-        head = _heads.get((t.name, chain))
-        if head is not None:  # the likely head, checked by the insert itself: one statement instead of two
+        key = (t.name, chain)
+        head = _heads.get(key)
+        unguessed = _unguessed.get(key, 0)
+        if unguessed:
+            _unguessed[key] = unguessed - 1
+        elif head is not None:  # the likely head, checked by the insert itself: one statement instead of two
             seq, prev = head[0] + 1, head[1]
             digest = entry_hash(seq, at, kind, body, prev, chain)
             row = {"chain": chain, "seq": seq, "at": at, "kind": kind, "data": body, "prev_hash": prev, "hash": digest}
             if conn.execute(stmts.insert_after, {**row, "prev_seq": head[0]}).first() is not None:
-                _heads[(t.name, chain)] = (seq, digest)
+                _heads[key] = (seq, digest)
                 return seq
+            _unguessed[key] = _AFTER_A_MISS
         last = conn.execute(stmts.last, {"chain": chain}).first()
         seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
         digest = entry_hash(seq, at, kind, body, prev, chain)
@@ -182,7 +191,7 @@ class AuditLog:
             stmts.insert,
             {"chain": chain, "seq": seq, "at": at, "kind": kind, "data": body, "prev_hash": prev, "hash": digest},
         )
-        _heads[(t.name, chain)] = (seq, digest)
+        _heads[key] = (seq, digest)
         return seq
 
     def verify(self) -> list[Problem]:
