@@ -2,8 +2,11 @@
 
 .venv/bin/python bench/center_per_call.py count [--customers 60] [--database URL] [--transport direct|asgi]
     One in-process kiosk runs the bench's certificate mix back to back: transactions and statements per
-    issuance (SQLAlchemy events on the deployment's engine) and CPU ms per issuance of the whole process.
+    issuance (SQLAlchemy events on the deployment's engine), the pool's liveness pings (a round trip each,
+    not a statement) and CPU ms per issuance of the whole process.
     `--transport`: the kiosk → center link (`direct`: LocalCenter, the default; `asgi`: the FastAPI app).
+.venv/bin/python bench/center_per_call.py append [--database URL]
+    CPU µs of one audit append in a transaction of its own (2,000 back to back, one chain; SQLite by default).
 .venv/bin/python bench/center_per_call.py chains [--database URL]
     16 threads append to an audit log on PostgreSQL, each transaction holding its chain's lock 5 ms more
     (as the rest of a center transaction does): appends/s with one chain and with 64 (a chain per kiosk).
@@ -47,7 +50,12 @@ def count(customers: int, database: str | None, transport: str = "direct") -> No
         _warm_up(world, out, transport=transport)
         reader = _readers(world, 1)[0]
         engine = world.container.engine
-        seen = {"transactions": 0, "statements": 0}
+        seen = {"transactions": 0, "statements": 0, "pings": 0}
+        ping = engine.dialect.do_ping
+
+        def counted_ping(dbapi_conn: Any) -> bool:
+            seen["pings"] += 1
+            return bool(ping(dbapi_conn))
 
         def begin(_conn: Any) -> None:
             seen["transactions"] += 1
@@ -67,6 +75,7 @@ def count(customers: int, database: str | None, transport: str = "direct") -> No
                 customer(kiosk, i)
             event.listen(engine, "begin", begin)
             event.listen(engine, "before_cursor_execute", statement)
+            engine.dialect.do_ping = counted_ping  # type: ignore[method-assign]
             cpu, wall = time.process_time(), time.perf_counter()
             for i in range(customers):
                 customer(kiosk, i)
@@ -74,8 +83,33 @@ def count(customers: int, database: str | None, transport: str = "direct") -> No
         per = {k: round(v / customers, 1) for k, v in seen.items()}
         print(
             f"{engine.dialect.name} ({transport}): {per['transactions']} transactions, {per['statements']} statements, "
+            f"{per['pings']} pings, "
             f"{cpu / customers * 1000:.1f} CPU ms, {wall / customers * 1000:.1f} wall ms per issuance"
         )
+        engine.dispose()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def append(database: str | None) -> None:
+    schema = fresh_postgres_schema(database) if database else contextlib.nullcontext(None)
+    with schema as url:
+        base = Path(tempfile.mkdtemp(prefix="kofu-append-"))
+        engine = create_engine_for(url or f"sqlite:///{base / 'audit.sqlite3'}")
+        meta = MetaData()
+        table = audit_table("bench_audit", meta)
+        meta.create_all(engine)
+        at = datetime.now(UTC)
+
+        def run(n: int) -> None:
+            for _ in range(n):
+                with engine.begin() as conn:
+                    AuditLog(conn, table, 3).append("payment.in", at, order="0" * 32, kiosk="K1", amount=500)
+
+        run(200)
+        cpu = time.process_time()
+        run(2000)
+        cpu = time.process_time() - cpu
+        print(f"{engine.dialect.name}: {cpu / 2000 * 1e6:.0f} µs CPU per audit append (its transaction included)")
         engine.dispose()
         shutil.rmtree(base, ignore_errors=True)
 
@@ -119,13 +153,15 @@ def chains(database: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["count", "chains"])
+    parser.add_argument("what", choices=["count", "append", "chains"])
     parser.add_argument("--customers", type=int, default=60)
     parser.add_argument("--database")
     parser.add_argument("--transport", choices=["direct", "asgi"], default="direct", help="kiosk → center link")
     args = parser.parse_args()
     if args.what == "count":
         count(args.customers, args.database, args.transport)
+    elif args.what == "append":
+        append(args.database)
     else:
         chains(args.database or POSTGRES)
 

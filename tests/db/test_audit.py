@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, MetaData, delete, select, text, update
+from sqlalchemy import Engine, MetaData, Table, delete, select, text, update
 
 from kofu.common.clock import JST
 from kofu.db.audit import GENESIS, AuditLog, audit_table, chain_for, entry_hash
@@ -156,3 +158,110 @@ def test_appends_to_other_chains_do_not_wait_for_an_open_transaction(log_engine:
             same.execute(text("SET LOCAL lock_timeout = '200ms'"))
             AuditLog(same, log_table, 1).append("issued", AT, order_id="waits")
     assert problems(log_engine) == []
+
+
+def _fresh_log(engine: Engine) -> Table:
+    """A log table of its own: what this process remembers of other tests' chains does not apply to it."""
+    meta = MetaData()
+    table = audit_table(f"test_audit_{uuid.uuid4().hex[:8]}", meta)
+    meta.create_all(engine)
+    return table
+
+
+def _entries(engine: Engine, table: Table) -> list[tuple[int, str]]:
+    with engine.connect() as conn:
+        return [(int(r.seq), str(r.data)) for r in conn.execute(select(table).order_by(table.c.seq))]
+
+
+def _verified(engine: Engine, table: Table) -> list[str]:
+    with engine.connect() as conn:
+        return [str(p) for p in AuditLog(conn, table).verify()]
+
+
+def test_an_append_after_a_rolled_back_one_links_to_the_committed_head(log_engine: Engine) -> None:
+    table = _fresh_log(log_engine)
+    for i in range(1, 4):
+        with log_engine.begin() as conn:
+            AuditLog(conn, table).append("issued", AT, order_id=f"o{i}")
+    # the rolled-back append was this process's last: the next one must not link to it
+    with pytest.raises(RuntimeError), log_engine.begin() as conn:
+        AuditLog(conn, table).append("issued", AT, order_id="gone")
+        raise RuntimeError("rolled back")
+    with log_engine.begin() as conn:
+        assert AuditLog(conn, table).append("issued", AT, order_id="o4") == 4
+    assert [seq for seq, _ in _entries(log_engine, table)] == [1, 2, 3, 4]
+    assert _verified(log_engine, table) == []
+
+
+def _foreign(engine: Engine, table: Table, name: str) -> None:
+    """What another process appends to chain 0 (not through this process's AuditLog): a correct next entry."""
+    with engine.begin() as conn:
+        last = conn.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)).one()
+        data = f'{{"order_id":"{name}"}}'
+        seq = int(last.seq) + 1
+        digest = entry_hash(seq, AT, "issued", data, last.hash)
+        conn.execute(
+            table.insert().values(chain=0, seq=seq, at=AT, kind="issued", data=data, prev_hash=last.hash, hash=digest)
+        )
+
+
+def test_an_append_after_another_process_appended_extends_its_entry(log_engine: Engine) -> None:
+    table = _fresh_log(log_engine)
+    for i in range(1, 4):
+        with log_engine.begin() as conn:
+            AuditLog(conn, table).append("issued", AT, order_id=f"o{i}")
+    _foreign(log_engine, table, "x4")  # this process does not know
+    with log_engine.begin() as conn:
+        assert AuditLog(conn, table).append("issued", AT, order_id="o5") == 5
+    assert [data for _, data in _entries(log_engine, table)][-2:] == ['{"order_id":"x4"}', '{"order_id":"o5"}']
+    assert _verified(log_engine, table) == []
+
+
+def _statements_of(engine: Engine, append: Callable[[], object]) -> int:
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        append()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len([s for s in seen if not s.startswith("BEGIN")])
+
+
+def test_an_append_costs_one_statement_on_sqlite_two_on_postgres_when_it_knows_the_head(log_engine: Engine) -> None:
+    table = _fresh_log(log_engine)
+    lock = 1 if log_engine.dialect.name == "postgresql" else 0
+
+    def append(i: int) -> None:
+        with log_engine.begin() as conn:
+            AuditLog(conn, table).append("issued", AT, order_id=f"o{i}")
+
+    assert _statements_of(log_engine, lambda: append(1)) == lock + 2  # first: the head is read
+    for i in range(2, 5):
+        assert _statements_of(log_engine, lambda i=i: append(i)) == lock + 1  # then: the guarded insert only
+    with log_engine.connect() as conn:
+        assert AuditLog(conn, table).verify() == [] and AuditLog(conn, table).count() == 4
+
+
+def test_after_a_wrong_guess_the_head_is_read_without_guessing_for_a_while(log_engine: Engine) -> None:
+    # another process appends to the same chain between this one's appends (two center processes)
+    table = _fresh_log(log_engine)
+    lock = 1 if log_engine.dialect.name == "postgresql" else 0
+
+    def append(i: int) -> None:
+        with log_engine.begin() as conn:
+            AuditLog(conn, table).append("issued", AT, order_id=f"o{i}")
+
+    append(0)
+    _foreign(log_engine, table, "x0")
+    assert _statements_of(log_engine, lambda: append(1)) == lock + 3  # guessed wrong, then read + insert
+    for i in range(2, 6):
+        _foreign(log_engine, table, f"x{i}")
+        assert _statements_of(log_engine, lambda i=i: append(i)) == lock + 2  # no guess: read + insert
+    with log_engine.connect() as conn:
+        assert AuditLog(conn, table).verify() == [] and AuditLog(conn, table).count() == 11

@@ -1,11 +1,14 @@
-"""SQLite transactions: writers serialise at BEGIN; readers see a snapshot and wait for no writer."""
+"""SQLite transactions: writers serialise at BEGIN; readers see a snapshot and wait for no writer. PostgreSQL
+pools: a connection the server closed is replaced at checkout; a busy pool does not ping."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, text
 
 from kofu.db import create_engine_for
@@ -66,3 +69,92 @@ def test_a_second_writer_waits_at_begin_until_the_first_commits(tmp_path: Path) 
     timer.cancel()
     assert waited >= 0.25 and seen == 2
     engine.dispose()
+
+
+# ---- PostgreSQL: pooled connections checked at checkout without a round trip (what pool_pre_ping did) ----
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    from tests.conftest import POSTGRES_URL, _postgres_admin
+
+    _postgres_admin().dispose()  # fails (or skips knowingly) when PostgreSQL is not there
+    engine = create_engine_for(POSTGRES_URL, pool_size=3)
+    yield engine
+    engine.dispose()
+
+
+def _hold_connections(engine: Engine, n: int) -> list[int]:
+    """Checks out `n` connections at once and returns them to the pool: their backend pids."""
+    conns = [engine.connect() for _ in range(n)]
+    pids = [int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in conns]
+    for c in conns:
+        c.close()
+    return pids
+
+
+def _terminate(pids: list[int]) -> None:
+    from tests.conftest import _postgres_admin
+
+    admin = _postgres_admin()
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"), {"pids": pids})
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_connections_closed_by_the_server_are_replaced_at_checkout(pg_engine: Engine) -> None:
+    pids = _hold_connections(pg_engine, 3)
+    _terminate(pids)
+    time.sleep(0.2)  # the server's goodbye reaches the sockets
+    for _ in range(3):  # every pooled connection was dead: each checkout gets a live one
+        with pg_engine.begin() as conn:
+            pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        assert pid not in pids
+
+
+@pytest.mark.postgres
+def test_a_busy_pool_does_not_ping_but_an_idle_connection_is_pinged(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kofu.db import engine as engine_module
+
+    pings: list[object] = []
+    real_ping = pg_engine.dialect.do_ping
+
+    def counting_ping(dbapi_conn: object) -> bool:
+        pings.append(dbapi_conn)
+        return bool(real_ping(dbapi_conn))
+
+    monkeypatch.setattr(pg_engine.dialect, "do_ping", counting_ping)
+    _hold_connections(pg_engine, 1)
+    for _ in range(5):
+        with pg_engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    assert pings == []  # reused at once: checked without a round trip
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    time.sleep(0.01)
+    with pg_engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    assert len(pings) == 1  # idle for longer than the limit: pinged, as pool_pre_ping did every time
+
+
+def test_the_checkout_check_sees_a_closed_peer_even_on_a_descriptor_above_1023() -> None:
+    import os
+    import resource
+    import socket
+
+    from kofu.db.engine import _readable
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft <= 1500:
+        pytest.skip(f"RLIMIT_NOFILE {soft}: no descriptor above 1023 to test with")
+    ours, server = socket.socketpair()
+    high = os.dup2(ours.fileno(), 1500)  # select() would refuse it (FD_SETSIZE 1024)
+    try:
+        assert not _readable(high)  # idle and alive
+        server.close()  # the server's side goes away
+        assert _readable(high)
+    finally:
+        os.close(high)
+        ours.close()

@@ -218,6 +218,39 @@ def test_menu_lists_what_the_resident_may_obtain(world: World) -> None:
     assert not any(e.available for e in child.entries)
 
 
+def test_the_resident_and_their_household_are_read_in_one_statement(world: World) -> None:
+    """The same resident and household as `get_resident` + `household_members`; one statement without the
+    issuance's lock (under it on PostgreSQL: the resident's row locked, then the household, two)."""
+    from sqlalchemy import event
+
+    from kofu.issuer.service import read_facts
+    from kofu.registry.store import RegistryStore, residents
+
+    for lock in (False, True):
+        with world.engine.begin() as conn:
+            reg = RegistryStore(conn)
+            resident, members = reg.resident_and_household(T, WIFE.resident_id, lock=lock)
+            assert resident is not None and resident == reg.get_resident(T, WIFE.resident_id)
+            assert members == reg.household_members(T, resident.household_id)
+            assert members[0].resident_id == HEAD.resident_id and len(members) == 4
+            assert reg.resident_and_household(T, "no-such-resident", lock=lock) == (None, [])
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(world.engine, "before_cursor_execute", seen)
+    try:
+        with world.engine.connect() as conn:
+            facts = read_facts(
+                RegistryStore(conn), IssueRequest(T, WIFE.resident_id, CertificateType.JUMINHYO), NOW.date(), lock=False
+            )
+    finally:
+        event.remove(world.engine, "before_cursor_execute", seen)
+    assert facts.resident is not None and len(facts.household) == 4
+    assert sum(f"FROM {residents.name}" in s for s in statements) == 1
+
+
 def test_support_measures_of_a_household_are_read_in_one_query(world: World) -> None:
     """支援措置 of every member decide the household's certificates; they are read with one query per
     decision, not one per member (the menu, the quote and the issuance each read them)."""

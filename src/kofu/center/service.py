@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from sqlalchemy import Connection, Engine, RowMapping, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, RowMapping, bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kofu.center import cardapp, model
@@ -215,8 +215,51 @@ def menu_view(menu: Menu) -> MenuView:
     )
 
 
-def _lock(stmt: Any) -> Any:
-    return stmt.with_for_update()  # ignored by SQLite, whose writers are serialised at BEGIN IMMEDIATE
+# ---- the statements of the kiosk's calls, built once ----
+# SQLAlchemy keeps a statement object's cache key, so a statement reused with parameters skips both building
+# `select(…).where(col == value)` and generating its key on every call (that was most of the SQL's CPU).
+# An INSERT's columns and an UPDATE's SET columns are the keys of the parameters passed with it; an UPDATE's
+# WHERE parameters are named `w_…` so that they never read as a column to set.
+
+_KIOSK = (
+    select(kiosks, stores.c.chain, stores.c.municipality)
+    .join(stores, stores.c.store_id == kiosks.c.store_id)
+    .where(kiosks.c.kiosk_id == bindparam("kiosk_id"))
+)
+_SESSION = select(sessions).where(sessions.c.session_id == bindparam("session_id"))
+_SESSION_LOCKED = _SESSION.with_for_update()  # FOR UPDATE is ignored by SQLite, whose writers serialise at BEGIN
+_INSERT_SESSION = insert(sessions)
+_UPDATE_SESSION = update(sessions).where(sessions.c.session_id == bindparam("w_session_id"))
+_NONCE = select(nonces).where(nonces.c.session_id == bindparam("session_id"))
+_NONCE_LOCKED = _NONCE.with_for_update()
+_INSERT_NONCE = insert(nonces)
+_USE_NONCE = update(nonces).where(nonces.c.nonce == bindparam("w_nonce"))
+# the order under its row lock, with its session's municipality (the receipt's; set at authentication, never
+# changed after) read by the same statement; FOR UPDATE locks the order's row only, as before
+_ORDER_LOCKED = (
+    select(
+        orders,
+        select(sessions.c.municipality)
+        .where(sessions.c.session_id == orders.c.session_id)
+        .scalar_subquery()
+        .label("session_municipality"),
+    )
+    .where(orders.c.order_id == bindparam("order_id"))
+    .with_for_update()
+)
+_INSERT_ORDER = insert(orders)
+_UPDATE_ORDER = update(orders).where(orders.c.order_id == bindparam("w_order_id"))
+_INSERT_PAYMENT = insert(payments)
+_IDEM_INSERT_PG = postgresql.insert(idempotency).on_conflict_do_nothing().returning(idempotency.c.key)
+_IDEM_INSERT_SQLITE = sqlite.insert(idempotency).on_conflict_do_nothing().returning(idempotency.c.key)
+_IDEM_ROW_LOCKED = (
+    select(idempotency)
+    .where(idempotency.c.kiosk_id == bindparam("kiosk_id"), idempotency.c.key == bindparam("key"))
+    .with_for_update()
+)
+_IDEM_UPDATE = update(idempotency).where(
+    idempotency.c.kiosk_id == bindparam("w_kiosk_id"), idempotency.c.key == bindparam("w_key")
+)
 
 
 def _reason_code(error: str | None, default: str) -> str:
@@ -316,15 +359,7 @@ class CenterService:
             return cached[1]
         generation = self._kiosk_cache_generation
         with self.engine.connect() as conn:
-            row = (
-                conn.execute(
-                    select(kiosks, stores.c.chain, stores.c.municipality)
-                    .join(stores, stores.c.store_id == kiosks.c.store_id)
-                    .where(kiosks.c.kiosk_id == kiosk_id)
-                )
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_KIOSK, {"kiosk_id": kiosk_id}).mappings().first()
         expected = row["secret_sha256"] if row is not None else _sha256("")
         if not hmac.compare_digest(expected, digest) or row is None or not row["active"]:
             raise unauthorized()
@@ -349,11 +384,16 @@ class CenterService:
         opened = SessionOpened(sid, nonce, now + self.settings.session_idle)
         with self._tx() as conn:
             conn.execute(
-                insert(sessions).values(
-                    session_id=sid, kiosk_id=kiosk.kiosk_id, status="open", created_at=now, last_seen_at=now
-                )
+                _INSERT_SESSION,
+                {
+                    "session_id": sid,
+                    "kiosk_id": kiosk.kiosk_id,
+                    "status": "open",
+                    "created_at": now,
+                    "last_seen_at": now,
+                },
             )
-            conn.execute(insert(nonces).values(nonce=nonce, session_id=sid, issued_at=now))
+            conn.execute(_INSERT_NONCE, {"nonce": nonce, "session_id": sid, "issued_at": now})
             audit(conn, kiosk.kiosk_id).append(
                 "session.opened", now, session=sid, kiosk=kiosk.kiosk_id, store=kiosk.store_id
             )
@@ -366,7 +406,7 @@ class CenterService:
         # records it (whether the card is accepted or refused: one try per nonce)
         with self.engine.connect() as conn:
             session = self._session(conn, kiosk, session_id, now, lock=False)
-            nonce_row = conn.execute(select(nonces).where(nonces.c.session_id == session_id)).mappings().first()
+            nonce_row = conn.execute(_NONCE, {"session_id": session_id}).mappings().first()
         if session["status"] != "open" or nonce_row is None or nonce_row["used_at"] is not None:
             self._record_session(session_id, "replay", now, kiosk)  # raises 409 nonce-used
         assert nonce_row is not None
@@ -453,7 +493,7 @@ class CenterService:
         now = self.clock.now()
         with self.engine.connect() as conn:
             s = self._session(conn, kiosk, session_id, now, lock=False)
-            nonce_row = conn.execute(select(nonces.c.nonce).where(nonces.c.session_id == session_id)).first()
+            nonce_row = conn.execute(_NONCE, {"session_id": session_id}).first()
         if s["method"] != "card-app":
             raise _err(*cardapp.NOT_CARD_APP)
         if s["status"] != cardapp.PROVISIONAL or nonce_row is None:  # proven, refused or expired: no second try
@@ -504,9 +544,7 @@ class CenterService:
             else:
                 if answer is not None:
                     self._answer(answer)
-                conn.execute(
-                    update(sessions).where(sessions.c.session_id == session_id).values(status=status, last_seen_at=now)
-                )
+                conn.execute(_UPDATE_SESSION, {"w_session_id": session_id, "status": status, "last_seen_at": now})
                 kind, outcome = f"session.{status}", (refusal[1] if refusal is not None else None)
             audit(conn, kiosk.kiosk_id).append(
                 kind,
@@ -533,7 +571,7 @@ class CenterService:
         replay = False
         with self._tx() as conn:
             session = self._session(conn, kiosk, session_id, now, lock=True)
-            nonce_row = conn.execute(_lock(select(nonces).where(nonces.c.session_id == session_id))).mappings().first()
+            nonce_row = conn.execute(_NONCE_LOCKED, {"session_id": session_id}).mappings().first()
             if (
                 status == "replay"
                 or session["status"] != "open"
@@ -545,7 +583,7 @@ class CenterService:
                 )
                 replay = True
             else:
-                conn.execute(update(nonces).where(nonces.c.nonce == nonce_row["nonce"]).values(used_at=now))
+                conn.execute(_USE_NONCE, {"w_nonce": nonce_row["nonce"], "used_at": now})
                 self._record_outcome(conn, session_id, status, now, kiosk, code, values, answer)
         if replay:
             raise _err(
@@ -569,11 +607,7 @@ class CenterService:
         if answer is not None:
             self._answer(answer)
         fields = {k: v for k, v in values.items() if k != "method" or v is not None}
-        conn.execute(
-            update(sessions)
-            .where(sessions.c.session_id == session_id)
-            .values(status=status, last_seen_at=now, **fields)
-        )
+        conn.execute(_UPDATE_SESSION, {"w_session_id": session_id, "status": status, "last_seen_at": now, **fields})
         audit(conn, kiosk.kiosk_id).append(
             f"session.{status}",
             now,
@@ -587,8 +621,7 @@ class CenterService:
         )
 
     def _session(self, conn: Connection, kiosk: Kiosk, session_id: str, now: datetime, *, lock: bool) -> RowMapping:
-        stmt = select(sessions).where(sessions.c.session_id == session_id)
-        row = conn.execute(_lock(stmt) if lock else stmt).mappings().first()
+        row = conn.execute(_SESSION_LOCKED if lock else _SESSION, {"session_id": session_id}).mappings().first()
         if row is None:
             raise _err(404, "unknown-session", "No such session.", "セッションが見つかりません。")
         if row["kiosk_id"] != kiosk.kiosk_id:
@@ -617,7 +650,7 @@ class CenterService:
                     return self._authenticated_row(conn, kiosk, session_id, now, lock=False, provisional=provisional)
             with self.engine.begin() as conn:
                 row = self._authenticated_row(conn, kiosk, session_id, now, lock=True, provisional=provisional)
-                conn.execute(update(sessions).where(sessions.c.session_id == session_id).values(last_seen_at=now))
+                conn.execute(_UPDATE_SESSION, {"w_session_id": session_id, "last_seen_at": now})
                 return row
         except CenterError as exc:
             if exc.status == 410:
@@ -703,9 +736,10 @@ class CenterService:
         with self._tx() as conn:
             # the session again, under its lock: it may have expired or been used up while quoting
             self._authenticated_row(conn, kiosk, session_id, now, lock=True)
-            conn.execute(update(sessions).where(sessions.c.session_id == session_id).values(last_seen_at=now))
+            conn.execute(_UPDATE_SESSION, {"w_session_id": session_id, "last_seen_at": now})
             conn.execute(
-                insert(orders).values(
+                _INSERT_ORDER,
+                dict(
                     order_id=oid,
                     session_id=session_id,
                     kiosk_id=kiosk.kiosk_id,
@@ -729,7 +763,7 @@ class CenterService:
                     void_pending=False,
                     created_at=now,
                     updated_at=now,
-                )
+                ),
             )
             audit(conn, kiosk.kiosk_id).append(
                 "order.quoted",
@@ -765,14 +799,18 @@ class CenterService:
             new_status = model.transition(status, OrderStatus.PAID) if paid >= o["total"] else status
             if amount:
                 conn.execute(
-                    insert(payments).values(
-                        id=new_id(), order_id=order_id, kind="in", amount=amount, coins=_coins_json(parsed), at=now
-                    )
+                    _INSERT_PAYMENT,
+                    {
+                        "id": new_id(),
+                        "order_id": order_id,
+                        "kind": "in",
+                        "amount": amount,
+                        "coins": _coins_json(parsed),
+                        "at": now,
+                    },
                 )
             conn.execute(
-                update(orders)
-                .where(orders.c.order_id == order_id)
-                .values(paid=paid, status=new_status.value, updated_at=now)
+                _UPDATE_ORDER, {"w_order_id": order_id, "paid": paid, "status": new_status.value, "updated_at": now}
             )
             audit(conn, kiosk.kiosk_id).append(
                 "payment.in",
@@ -812,9 +850,7 @@ class CenterService:
                 )
             model.transition(status, OrderStatus.ISSUING)
             conn.execute(
-                update(orders)
-                .where(orders.c.order_id == order_id)
-                .values(status=OrderStatus.ISSUING.value, updated_at=now)
+                _UPDATE_ORDER, {"w_order_id": order_id, "status": OrderStatus.ISSUING.value, "updated_at": now}
             )
             return o
 
@@ -865,16 +901,16 @@ class CenterService:
                 )
             else:
                 conn.execute(
-                    update(orders)
-                    .where(orders.c.order_id == order_id)
-                    .values(
-                        status=OrderStatus.DELIVERED.value,
-                        number=doc.number,
-                        document_sha256=doc.pdf_sha256,
-                        job_id=job_id,
-                        issued_at=now,
-                        updated_at=now,
-                    )
+                    _UPDATE_ORDER,
+                    {
+                        "w_order_id": order_id,
+                        "status": OrderStatus.DELIVERED.value,
+                        "number": doc.number,
+                        "document_sha256": doc.pdf_sha256,
+                        "job_id": job_id,
+                        "issued_at": now,
+                        "updated_at": now,
+                    },
                 )
                 audit(conn, kiosk.kiosk_id).append(
                     "order.delivered",
@@ -945,19 +981,25 @@ class CenterService:
             change = model.change(int(o["total"]), int(o["paid"]))
             if change:
                 conn.execute(
-                    insert(payments).values(
-                        id=new_id(),
-                        order_id=order_id,
-                        kind="change",
-                        amount=change,
-                        coins=_coins_json(model.change_coins(change)),
-                        at=now,
-                    )
+                    _INSERT_PAYMENT,
+                    {
+                        "id": new_id(),
+                        "order_id": order_id,
+                        "kind": "change",
+                        "amount": change,
+                        "coins": _coins_json(model.change_coins(change)),
+                        "at": now,
+                    },
                 )
             conn.execute(
-                update(orders)
-                .where(orders.c.order_id == order_id)
-                .values(status=OrderStatus.COMPLETED.value, change=change, updated_at=now, closed_at=now)
+                _UPDATE_ORDER,
+                {
+                    "w_order_id": order_id,
+                    "status": OrderStatus.COMPLETED.value,
+                    "change": change,
+                    "updated_at": now,
+                    "closed_at": now,
+                },
             )
             audit(conn, kiosk.kiosk_id).append(
                 "order.completed",
@@ -973,12 +1015,9 @@ class CenterService:
                 paid=int(o["paid"]),
                 change=change,
             )
-            session = conn.execute(
-                select(sessions.c.municipality).where(sessions.c.session_id == o["session_id"])
-            ).scalar_one()
             receipt = Receipt(
                 order_id=order_id,
-                municipality=str(session or o["tenant"]),
+                municipality=str(o["session_municipality"] or o["tenant"]),
                 title_ja=CertificateType(o["type"]).title_ja,
                 copies=int(o["copies"]),
                 fee_each=int(o["fee_each"]),
@@ -1025,7 +1064,7 @@ class CenterService:
     # ---- order plumbing ----
 
     def _lock_order(self, conn: Connection, order_id: str) -> RowMapping:
-        row = conn.execute(_lock(select(orders).where(orders.c.order_id == order_id))).mappings().first()
+        row = conn.execute(_ORDER_LOCKED, {"order_id": order_id}).mappings().first()
         if row is None:
             raise _err(404, "unknown-order", "No such order.", "注文が見つかりません。")
         return row
@@ -1048,7 +1087,7 @@ class CenterService:
                 expired = self._close(conn, o, now, "timeout", outcome="timeout")
             else:
                 result = act(conn, o, now)
-                conn.execute(update(sessions).where(sessions.c.session_id == o["session_id"]).values(last_seen_at=now))
+                conn.execute(_UPDATE_SESSION, {"w_session_id": o["session_id"], "last_seen_at": now})
         if expired is not None:
             self._void(expired)
             raise _gone()
@@ -1062,30 +1101,31 @@ class CenterService:
         model.transition(OrderStatus(o["status"]), status)
         if paid:
             conn.execute(
-                insert(payments).values(
-                    id=new_id(),
-                    order_id=o["order_id"],
-                    kind="refund",
-                    amount=paid,
-                    coins=_coins_json(model.change_coins(paid)),
-                    at=now,
-                )
+                _INSERT_PAYMENT,
+                {
+                    "id": new_id(),
+                    "order_id": o["order_id"],
+                    "kind": "refund",
+                    "amount": paid,
+                    "coins": _coins_json(model.change_coins(paid)),
+                    "at": now,
+                },
             )
         issued = o["number"] is not None
         # closed while issuing: the issuer may have issued (a first document, or a re-issue replacing the known
         # one) and the answer never arrived (crash, cut link) — void every live issuance of the order
         unknown = o["status"] == OrderStatus.ISSUING.value
         conn.execute(
-            update(orders)
-            .where(orders.c.order_id == o["order_id"])
-            .values(
-                status=status.value,
-                refunded=paid,
-                close_reason=reason,
-                void_pending=issued or unknown,
-                updated_at=now,
-                closed_at=now,
-            )
+            _UPDATE_ORDER,
+            {
+                "w_order_id": o["order_id"],
+                "status": status.value,
+                "refunded": paid,
+                "close_reason": reason,
+                "void_pending": issued or unknown,
+                "updated_at": now,
+                "closed_at": now,
+            },
         )
         audit(conn, o["kiosk_id"]).append(
             f"order.{status.value}",
@@ -1117,7 +1157,7 @@ class CenterService:
             return
         now = self.clock.now()
         with self.engine.begin() as conn:
-            conn.execute(update(orders).where(orders.c.order_id == closing.order_id).values(void_pending=False))
+            conn.execute(_UPDATE_ORDER, {"w_order_id": closing.order_id, "void_pending": False})
             # by order: one entry per issuance voided, or one without a number (nothing was live there)
             entries: list[tuple[str, int | None]] = [(t, n) for t, n in voided] or [(closing.tenant, closing.number)]
             for tenant, number in entries:
@@ -1228,7 +1268,6 @@ class CenterService:
             idem.answer(200, result)
 
     def _idem_write(self, conn: Connection, idem: Idempotency) -> None:
-        i = idempotency
         if not idem.held:
             status, response = idem.pending if idem.pending else (None, None)
             values = {
@@ -1239,8 +1278,7 @@ class CenterService:
                 "response": response,
                 "created_at": self.clock.now(),
             }
-            dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            done = conn.execute(dialect_insert(i).values(**values).on_conflict_do_nothing().returning(i.c.key))
+            done = conn.execute(_IDEM_INSERT_PG if conn.dialect.name == "postgresql" else _IDEM_INSERT_SQLITE, values)
             if done.first() is None:  # the key is taken: another body, still running, or answered
                 row = self._idem_row(conn, idem)
                 assert row is not None
@@ -1253,17 +1291,12 @@ class CenterService:
             idem.written = True
 
     def _idem_row(self, conn: Connection, idem: Idempotency) -> RowMapping | None:
-        i = idempotency
-        stmt = select(i).where(i.c.kiosk_id == idem.kiosk_id, i.c.key == idem.key)
-        return conn.execute(_lock(stmt)).mappings().first()
+        return conn.execute(_IDEM_ROW_LOCKED, {"kiosk_id": idem.kiosk_id, "key": idem.key}).mappings().first()
 
     def _idem_update(self, conn: Connection, idem: Idempotency) -> None:
         status, response = idem.pending if idem.pending else (None, None)
-        i = idempotency
         conn.execute(
-            update(i)
-            .where(i.c.kiosk_id == idem.kiosk_id, i.c.key == idem.key)
-            .values(status_code=status, response=response)
+            _IDEM_UPDATE, {"w_kiosk_id": idem.kiosk_id, "w_key": idem.key, "status_code": status, "response": response}
         )
 
     def _idem_store(self, idem: Idempotency) -> None:

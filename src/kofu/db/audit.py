@@ -23,6 +23,7 @@ they hashed before (existing logs verify unchanged).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import zlib
@@ -33,11 +34,14 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     Column,
     Connection,
+    Executable,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    bindparam,
+    exists,
     func,
     insert,
     select,
@@ -99,6 +103,57 @@ class Problem:
         return f"{where}: {self.what}"
 
 
+@dataclass(frozen=True)
+class _Statements:
+    """A log table's append statements, built once per table (SQLAlchemy then reuses their cache keys)."""
+
+    last: Executable  # the chain's last entry
+    insert: Executable
+    insert_after: Executable  # the insert, done only if the chain's last entry is (prev_seq, prev_hash); RETURNING
+
+
+# PostgreSQL: the chain's advisory lock. The schema is part of the key: deployments (and test runs) sharing one
+# database in separate schemas must not wait for — or deadlock through — each other's chain locks.
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :name))")
+
+
+@functools.cache
+def _statements(t: Table) -> _Statements:
+    chain = bindparam("chain", type_=Integer)
+    prev_seq = bindparam("prev_seq", type_=Integer)
+    prev_hash = bindparam("prev_hash", type_=String)
+    values = [
+        chain,
+        bindparam("seq", type_=Integer),
+        bindparam("at", type_=t.c.at.type),
+        bindparam("kind", type_=String),
+        bindparam("data", type_=Text),
+        prev_hash,
+        bindparam("hash", type_=String),
+    ]
+    columns = ["chain", "seq", "at", "kind", "data", "prev_hash", "hash"]
+    guard = select(*values).where(
+        exists().where(t.c.chain == chain, t.c.seq == prev_seq, t.c.hash == prev_hash),
+        ~exists().where(t.c.chain == chain, t.c.seq > prev_seq),
+    )
+    return _Statements(
+        last=select(t.c.seq, t.c.hash).where(t.c.chain == chain).order_by(t.c.seq.desc()).limit(1),
+        insert=insert(t),
+        insert_after=insert(t).from_select(columns, guard).returning(t.c.seq),
+    )
+
+
+# The last entry this process appended per (table, chain), or read while appending: a guess at the chain's
+# head that saves reading it. The guess is only ever used by `insert_after`, which inserts nothing unless the
+# chain's last entry really is that one (another process may have appended since, or the transaction that
+# appended it may have rolled back); then the head is read as before. After a wrong guess the chain is read
+# for the next `_AFTER_A_MISS` appends without guessing: when several processes append to one chain (center
+# processes behind a load balancer), a wrong guess would otherwise cost one statement more per append.
+_heads: dict[tuple[str, int], tuple[int, str]] = {}
+_unguessed: dict[tuple[str, int], int] = {}  # appends still to do without a guess
+_AFTER_A_MISS = 16
+
+
 class AuditLog:
     """Runs inside the caller's transaction: the entry commits (or not) with what it records. `chain` is the
     chain `append` extends (0 by default); `verify` and `count` cover every chain of the table."""
@@ -111,23 +166,32 @@ class AuditLog:
         self.chain = chain
 
     def append(self, kind: str, at: datetime, **data: object) -> int:
-        t, chain = self.table, self.chain
-        if self.conn.dialect.name == "postgresql":
-            self.conn.execute(
-                # the schema is part of the key: deployments (and test runs) sharing one database in separate
-                # schemas must not wait for — or deadlock through — each other's chain locks
-                text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :name))"),
-                {"name": f":kofu-audit:{t.name}:{chain}"},
-            )
-        last = self.conn.execute(
-            select(t.c.seq, t.c.hash).where(t.c.chain == chain).order_by(t.c.seq.desc()).limit(1)
-        ).first()
-        seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
+        t, chain, conn = self.table, self.chain, self.conn
+        stmts = _statements(t)
+        if conn.dialect.name == "postgresql":
+            conn.execute(_PG_LOCK, {"name": f":kofu-audit:{t.name}:{chain}"})
         body = canonical(data)
+        key = (t.name, chain)
+        head = _heads.get(key)
+        unguessed = _unguessed.get(key, 0)
+        if unguessed:
+            _unguessed[key] = unguessed - 1
+        elif head is not None:  # the likely head, checked by the insert itself: one statement instead of two
+            seq, prev = head[0] + 1, head[1]
+            digest = entry_hash(seq, at, kind, body, prev, chain)
+            row = {"chain": chain, "seq": seq, "at": at, "kind": kind, "data": body, "prev_hash": prev, "hash": digest}
+            if conn.execute(stmts.insert_after, {**row, "prev_seq": head[0]}).first() is not None:
+                _heads[key] = (seq, digest)
+                return seq
+            _unguessed[key] = _AFTER_A_MISS
+        last = conn.execute(stmts.last, {"chain": chain}).first()
+        seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
         digest = entry_hash(seq, at, kind, body, prev, chain)
-        self.conn.execute(
-            insert(t).values(chain=chain, seq=seq, at=at, kind=kind, data=body, prev_hash=prev, hash=digest)
+        conn.execute(
+            stmts.insert,
+            {"chain": chain, "seq": seq, "at": at, "kind": kind, "data": body, "prev_hash": prev, "hash": digest},
         )
+        _heads[key] = (seq, digest)
         return seq
 
     def verify(self) -> list[Problem]:

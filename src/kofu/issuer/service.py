@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 
 from kofu.common.clock import JST, Clock
 from kofu.common.errors import KofuError, NotFound
@@ -124,7 +124,8 @@ def read_facts(
     """The committed registry state this request is decided on. With `cert_serial` (利用者証明用電子証明書
     方式) or `card_app_user_id` (カードAP方式), the card must be linked to this very resident, or the request
     is treated as from no resident at all."""
-    resident = reg.get_resident(request.tenant, request.resident_id, lock=lock)
+    # the resident and their household: one statement (two with the lock on PostgreSQL)
+    resident, members = reg.resident_and_household(request.tenant, request.resident_id, lock=lock)
     if resident is None:
         return ResidentFacts(resident=None)
     card = None
@@ -136,12 +137,12 @@ def read_facts(
             card, method = reg.find_card(cert_serial or ""), "jpki"
         if card is None or card.tenant != request.tenant or card.resident_id != request.resident_id:
             return ResidentFacts(resident=None)
-    household = tuple(reg.household_members(request.tenant, resident.household_id))
+    household = tuple(members)
     if lock and request.type is CertificateType.JUMINHYO and request.kind is not IssuanceKind.SELF:
         # lock every included member in a fixed order so racing events for them serialise with us
-        for member in sorted(p.resident_id for p in household if p.resident_id != resident.resident_id):
-            reg.get_resident(request.tenant, member, lock=True)
-        household = tuple(reg.household_members(request.tenant, resident.household_id))
+        others = sorted(p.resident_id for p in household if p.resident_id != resident.resident_id)
+        if reg.lock_residents(request.tenant, others):  # on SQLite our writer already holds the database
+            household = tuple(reg.household_members(request.tenant, resident.household_id))
     # a resident is always in their household; listed anyway, to be safe
     measures = support_measures_of(reg, request.tenant, [*(p.resident_id for p in household), resident.resident_id])
     under_support = frozenset(
@@ -158,18 +159,20 @@ def read_facts(
     )
 
 
+_SUPPORT_OF = (  # built once: SQLAlchemy reuses its cache key (an expanding IN: any number of residents)
+    select(support.c.resident_id, support.c.started_on, support.c.ended_on)
+    .where(support.c.tenant == bindparam("tenant"), support.c.resident_id.in_(bindparam("ids", expanding=True)))
+    .order_by(support.c.resident_id, support.c.started_on, support.c.id)
+)
+
+
 def support_measures_of(
     reg: RegistryStore, tenant: str, resident_ids: list[str]
 ) -> dict[str, tuple[SupportMeasure, ...]]:
     """The support measures (支援措置) of each listed resident, in one query — not one per household member
     (the menu, the quote and the issuance each read them: three queries per extra member per customer)."""
     found: dict[str, list[SupportMeasure]] = {rid: [] for rid in resident_ids}
-    stmt = (
-        select(support.c.resident_id, support.c.started_on, support.c.ended_on)
-        .where(support.c.tenant == tenant, support.c.resident_id.in_(sorted(found)))
-        .order_by(support.c.resident_id, support.c.started_on, support.c.id)
-    )
-    for rid, started_on, ended_on in reg.conn.execute(stmt):
+    for rid, started_on, ended_on in reg.conn.execute(_SUPPORT_OF, {"tenant": tenant, "ids": sorted(found)}):
         found[rid].append(SupportMeasure(tenant=tenant, resident_id=rid, started_on=started_on, ended_on=ended_on))
     return {rid: tuple(ms) for rid, ms in found.items()}
 

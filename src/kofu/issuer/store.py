@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     insert,
     select,
     text,
@@ -111,6 +112,39 @@ class IssuanceRecord:
         return self.fee_each * self.copies
 
 
+# ---- the statements of an issuance, built once (SQLAlchemy reuses a statement object's cache key) ----
+# An UPDATE's SET columns are the keys of the parameters passed; its WHERE parameters are named `w_…`.
+
+# The order's row, created or kept, and returned under its row lock, in one statement: an upsert whose update
+# changes nothing (an ON CONFLICT DO UPDATE locks the existing row as SELECT … FOR UPDATE did, and waits for
+# a concurrent holder; what it returns is the row as committed by that holder).
+_LOCK_ORDER = {
+    name: dialect.insert(issuer_orders)
+    .on_conflict_do_update(index_elements=[issuer_orders.c.order_id], set_={"order_id": issuer_orders.c.order_id})
+    .returning(issuer_orders.c.voided_at)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+# The tenant's next number in one statement: the counter's first row is number 1, later ones add 1 to it
+# (was: insert 0 if missing, then add 1). The row stays locked until commit, as before.
+_NEXT_NUMBER = {
+    name: dialect.insert(counters)
+    .on_conflict_do_update(index_elements=[counters.c.tenant], set_={"last_number": counters.c.last_number + 1})
+    .returning(counters.c.last_number)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_INSERT_ISSUANCE = insert(issuances)
+_ISSUANCE = select(issuances).where(
+    issuances.c.tenant == bindparam("tenant"), issuances.c.number == bindparam("number")
+)
+_ISSUANCE_BY_ID = select(issuances).where(issuances.c.id == bindparam("id"))
+_LIVE_FOR_ORDER = select(issuances).where(issuances.c.order_id == bindparam("order_id"), issuances.c.status == "issued")
+_VOID = update(issuances).where(issuances.c.id == bindparam("w_id"), issuances.c.status == "issued")
+
+
+def _dialect(conn: Connection) -> str:
+    return "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+
+
 class IssuerStore:
     """Runs inside the caller's transaction."""
 
@@ -120,11 +154,8 @@ class IssuerStore:
     def lock_order(self, order_id: str) -> datetime | None:
         """Takes the order's row lock until the transaction ends (creating the row); returns when the order was
         voided by order id, or None. An issue() and a void_order() of one order thus run one after the other."""
-        dialect = self.conn.dialect.name
-        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(issuer_orders)
-        self.conn.execute(ins.values(order_id=order_id).on_conflict_do_nothing())
         voided_at: datetime | None = self.conn.execute(
-            select(issuer_orders.c.voided_at).where(issuer_orders.c.order_id == order_id).with_for_update()
+            _LOCK_ORDER[_dialect(self.conn)], {"order_id": order_id}
         ).scalar_one()
         return voided_at
 
@@ -139,42 +170,29 @@ class IssuerStore:
 
     def next_number(self, tenant: str) -> int:
         """Allocates the tenant's next issuance number; the counter row is locked until commit."""
-        dialect = self.conn.dialect.name
-        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(counters)
-        self.conn.execute(ins.values(tenant=tenant, last_number=0).on_conflict_do_nothing())
-        stmt = (
-            update(counters)
-            .where(counters.c.tenant == tenant)
-            .values(last_number=counters.c.last_number + 1)
-            .returning(counters.c.last_number)
+        return int(
+            self.conn.execute(_NEXT_NUMBER[_dialect(self.conn)], {"tenant": tenant, "last_number": 1}).scalar_one()
         )
-        return int(self.conn.execute(stmt).scalar_one())
 
     def add(self, record: IssuanceRecord) -> None:
         values = {c.name: getattr(record, c.name) for c in issuances.c}
-        self.conn.execute(insert(issuances).values(**values))
+        self.conn.execute(_INSERT_ISSUANCE, values)
 
     def get(self, tenant: str, number: int) -> IssuanceRecord | None:
-        row = self.conn.execute(
-            select(issuances).where(issuances.c.tenant == tenant, issuances.c.number == number)
-        ).one_or_none()
+        row = self.conn.execute(_ISSUANCE, {"tenant": tenant, "number": number}).one_or_none()
         return IssuanceRecord(**row._mapping) if row else None
 
     def get_by_id(self, issuance_id: str) -> IssuanceRecord | None:
-        row = self.conn.execute(select(issuances).where(issuances.c.id == issuance_id)).one_or_none()
+        row = self.conn.execute(_ISSUANCE_BY_ID, {"id": issuance_id}).one_or_none()
         return IssuanceRecord(**row._mapping) if row else None
 
     def live_for_order(self, order_id: str) -> IssuanceRecord | None:
-        row = self.conn.execute(
-            select(issuances).where(issuances.c.order_id == order_id, issuances.c.status == "issued")
-        ).one_or_none()
+        row = self.conn.execute(_LIVE_FOR_ORDER, {"order_id": order_id}).one_or_none()
         return IssuanceRecord(**row._mapping) if row else None
 
     def void(self, issuance_id: str, at: datetime, reason: str) -> bool:
         result = self.conn.execute(
-            update(issuances)
-            .where(issuances.c.id == issuance_id, issuances.c.status == "issued")
-            .values(status="voided", voided_at=at, void_reason=reason)
+            _VOID, {"w_id": issuance_id, "status": "voided", "voided_at": at, "void_reason": reason}
         )
         return result.rowcount == 1
 

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -305,6 +306,50 @@ def _is_postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+# ---- the reads of an issuance, built once (SQLAlchemy reuses a statement object's cache key) ----
+
+_RESIDENT = select(residents).where(
+    residents.c.tenant == bindparam("tenant"), residents.c.resident_id == bindparam("resident_id")
+)
+_RESIDENT_LOCKED = _RESIDENT.with_for_update()
+_MEMBERS_ORDER = (  # the head (続柄 世帯主) first, then by birth date
+    case((residents.c.relationship == "世帯主", 0), else_=1),
+    residents.c.birth_date,
+    residents.c.resident_id,
+)
+_MEMBERS = (
+    select(residents)
+    .where(residents.c.tenant == bindparam("tenant"), residents.c.household_id == bindparam("household_id"))
+    .order_by(*_MEMBERS_ORDER)
+)
+_MEMBERS_LOCKED = _MEMBERS.with_for_update()
+# a resident's whole household (the resident included) in one statement, by the resident's id
+_HOUSEHOLD_OF = (
+    select(residents)
+    .where(
+        residents.c.tenant == bindparam("tenant"),
+        residents.c.household_id
+        == select(residents.c.household_id)
+        .where(residents.c.tenant == bindparam("tenant"), residents.c.resident_id == bindparam("resident_id"))
+        .scalar_subquery(),
+    )
+    .order_by(*_MEMBERS_ORDER)
+)
+_CURRENT_SEAL = (
+    select(seals)
+    .where(seals.c.tenant == bindparam("tenant"), seals.c.resident_id == bindparam("resident_id"))
+    .order_by(seals.c.registered_on.desc(), seals.c.id.desc())
+    .limit(1)
+)
+_INCOME = select(income).where(
+    income.c.tenant == bindparam("tenant"),
+    income.c.resident_id == bindparam("resident_id"),
+    income.c.fiscal_year == bindparam("fiscal_year"),
+)
+_CARD = select(cards).where(cards.c.cert_serial == bindparam("cert_serial"))
+_CARD_APP_USER = select(cards).where(cards.c.card_app_user_id == bindparam("user_id"))
+
+
 class RegistryStore:
     """The registry's tables, read and written inside the caller's transaction."""
 
@@ -316,11 +361,31 @@ class RegistryStore:
     def get_resident(self, tenant: str, resident_id: str, *, lock: bool = False) -> Resident | None:
         """With `lock=True` the row stays locked until the caller's transaction ends (PostgreSQL
         `SELECT … FOR UPDATE`; on SQLite the engine's BEGIN IMMEDIATE already serialises writers)."""
-        stmt = select(residents).where(residents.c.tenant == tenant, residents.c.resident_id == resident_id)
-        if lock and _is_postgres(self.conn):
-            stmt = stmt.with_for_update()
-        row = self.conn.execute(stmt).mappings().first()
+        stmt = _RESIDENT_LOCKED if lock and _is_postgres(self.conn) else _RESIDENT
+        row = self.conn.execute(stmt, {"tenant": tenant, "resident_id": resident_id}).mappings().first()
         return _resident(row) if row is not None else None
+
+    def lock_residents(self, tenant: str, resident_ids: Sequence[str]) -> bool:
+        """Locks these residents' rows one by one, in the order given, until the caller's transaction ends;
+        False (nothing done) on SQLite, where the caller's writer transaction already holds the database."""
+        if not _is_postgres(self.conn):
+            return False
+        for resident_id in resident_ids:
+            self.conn.execute(_RESIDENT_LOCKED, {"tenant": tenant, "resident_id": resident_id})
+        return True
+
+    def resident_and_household(
+        self, tenant: str, resident_id: str, *, lock: bool = False
+    ) -> tuple[Resident | None, list[Resident]]:
+        """`get_resident` and the `household_members` of the resident's household (empty without the resident).
+        Without a lock (or on SQLite, whose writer already holds the database) in one statement, one snapshot;
+        with a lock on PostgreSQL the resident's row is locked first, then its household read, as before."""
+        if lock and _is_postgres(self.conn):
+            resident = self.get_resident(tenant, resident_id, lock=True)
+            return resident, [] if resident is None else self.household_members(tenant, resident.household_id)
+        rows = self.conn.execute(_HOUSEHOLD_OF, {"tenant": tenant, "resident_id": resident_id}).mappings()
+        members = [_resident(m) for m in rows]
+        return next((m for m in members if m.resident_id == resident_id), None), members
 
     def household(self, tenant: str, household_id: str, *, lock: bool = False) -> Household | None:
         stmt = select(households).where(households.c.tenant == tenant, households.c.household_id == household_id)
@@ -338,28 +403,14 @@ class RegistryStore:
 
     def household_members(self, tenant: str, household_id: str, *, lock: bool = False) -> list[Resident]:
         """All statuses; the head (続柄 世帯主) first, then by birth date."""
-        stmt = (
-            select(residents)
-            .where(residents.c.tenant == tenant, residents.c.household_id == household_id)
-            .order_by(
-                case((residents.c.relationship == "世帯主", 0), else_=1),
-                residents.c.birth_date,
-                residents.c.resident_id,
-            )
-        )
-        if lock and _is_postgres(self.conn):
-            stmt = stmt.with_for_update()
-        return [_resident(m) for m in self.conn.execute(stmt).mappings()]
+        stmt = _MEMBERS_LOCKED if lock and _is_postgres(self.conn) else _MEMBERS
+        return [
+            _resident(m) for m in self.conn.execute(stmt, {"tenant": tenant, "household_id": household_id}).mappings()
+        ]
 
     def current_seal(self, tenant: str, resident_id: str) -> SealRegistration | None:
         """The latest registration, registered or cancelled."""
-        stmt = (
-            select(seals)
-            .where(seals.c.tenant == tenant, seals.c.resident_id == resident_id)
-            .order_by(seals.c.registered_on.desc(), seals.c.id.desc())
-            .limit(1)
-        )
-        m = self.conn.execute(stmt).mappings().first()
+        m = self.conn.execute(_CURRENT_SEAL, {"tenant": tenant, "resident_id": resident_id}).mappings().first()
         return _seal(m) if m is not None else None
 
     def seal_history(self, tenant: str, resident_id: str) -> list[SealRegistration]:
@@ -371,12 +422,8 @@ class RegistryStore:
         return [_seal(m) for m in self.conn.execute(stmt).mappings()]
 
     def income(self, tenant: str, resident_id: str, fiscal_year: int) -> IncomeRecord | None:
-        stmt = select(income).where(
-            income.c.tenant == tenant,
-            income.c.resident_id == resident_id,
-            income.c.fiscal_year == fiscal_year,
-        )
-        m = self.conn.execute(stmt).mappings().first()
+        params = {"tenant": tenant, "resident_id": resident_id, "fiscal_year": fiscal_year}
+        m = self.conn.execute(_INCOME, params).mappings().first()
         return _income(m) if m is not None else None
 
     def income_years(self, tenant: str, resident_id: str) -> list[int]:
@@ -409,7 +456,7 @@ class RegistryStore:
         return [_card(m) for m in self.conn.execute(stmt).mappings()]
 
     def find_card(self, cert_serial: str) -> CardLink | None:
-        m = self.conn.execute(select(cards).where(cards.c.cert_serial == cert_serial)).mappings().first()
+        m = self.conn.execute(_CARD, {"cert_serial": cert_serial}).mappings().first()
         return _card(m) if m is not None else None
 
     def count_residents(self, tenant: str) -> int:
@@ -453,8 +500,7 @@ class RegistryStore:
 
     def find_card_app_user(self, user_id: str) -> CardLink | None:
         """The card whose municipal card application holds this user ID (カードAP方式)."""
-        stmt = select(cards).where(cards.c.card_app_user_id == user_id)
-        m = self.conn.execute(stmt).mappings().first()
+        m = self.conn.execute(_CARD_APP_USER, {"user_id": user_id}).mappings().first()
         return _card(m) if m is not None else None
 
     def revoke_card(self, cert_serial: str, on: date) -> None:
