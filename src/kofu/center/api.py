@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_jsonable_python
@@ -116,14 +117,20 @@ class Idempotent:
 def create_router(service: CenterService) -> APIRouter:
     router = APIRouter()
 
-    def kiosk(
+    # The dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool, one hop per
+    # dependency on top of the endpoint's own. A remembered credential (`CenterService.remembered_kiosk`) is
+    # checked on the event loop; only a database read goes to the thread pool.
+    async def kiosk(
         x_kiosk_id: str | None = Header(None, description="the kiosk's id"),
         authorization: str | None = Header(None, description="Bearer <kiosk secret>"),
     ) -> Kiosk:
         secret = None
         if authorization and authorization.lower().startswith("bearer "):
             secret = authorization[7:].strip()
-        return service.authenticate_kiosk(x_kiosk_id, secret)
+        remembered = service.remembered_kiosk(x_kiosk_id, secret)
+        if remembered is not None:
+            return remembered
+        return await run_in_threadpool(service.authenticate_kiosk, x_kiosk_id, secret)
 
     async def idempotent(
         request: Request,
@@ -171,8 +178,10 @@ def create_router(service: CenterService) -> APIRouter:
         return idem.run(lambda: service.prove_card_app(k, session_id, body))
 
     @router.get("/v1/sessions/{session_id}/menu", response_model=MenuView, responses=ERRORS, tags=["sessions"])
-    def menu(session_id: str, k: Kiosk = Depends(kiosk)) -> MenuView:
-        return service.menu(k, session_id)
+    def menu(session_id: str, k: Kiosk = Depends(kiosk)) -> Response:
+        # a Response, like every other step's: FastAPI would validate a returned MenuView against the
+        # response model in one more thread-pool hop before serialising it
+        return JSONResponse(to_jsonable_python(service.menu(k, session_id)))
 
     @router.post("/v1/sessions/{session_id}/orders", response_model=OrderQuoted, responses=ERRORS, tags=["orders"])
     def create_order(
