@@ -388,26 +388,22 @@ class CenterService:
         try:
             if body.method == "jpki":
                 cert_serial = self._check_card(kiosk, session_id, nonce, body, now)
-                link = self.gateway.identify(cert_serial=cert_serial)
             elif body.method == "card-app":
                 if not body.user_id:
                     raise _err(400, "invalid-request", "user_id is required", "利用者IDがありません。")
                 user_id = body.user_id
-                link = self.gateway.identify(card_app_user_id=user_id)
             else:
                 raise _err(400, "invalid-request", "method must be jpki or card-app", "認証方式が不正です。")
-            if link is None:
+            # the card's municipality and resident, and that resident's menu: one issuer call (was identify, menu)
+            admitted = self._call(lambda: self.gateway.admit(at=now, cert_serial=cert_serial, card_app_user_id=user_id))
+            if admitted is None:
                 raise _err(
                     422,
                     "card-not-registered",
                     "This card is not registered with any participating municipality.",
                     "このカードはコンビニ交付に対応した市区町村に登録されていません。",
                 )
-            menu = self._call(
-                lambda: self.gateway.menu(
-                    link.tenant, link.resident_id, at=now, cert_serial=cert_serial, card_app_user_id=user_id
-                )
-            )
+            link, menu = admitted
             if menu.refusals:
                 raise refused(menu.refusals)
         except CenterError as exc:

@@ -2,6 +2,7 @@
 
 POST /v1/identify   which resident of which municipality holds this card   → {"card": CardLink | null}
 POST /v1/menu       what this resident may obtain now                       → Menu
+POST /v1/admit      identify + menu in one call                            → {"card": …, "menu": …} (both null)
 POST /v1/quote      the fee for a request (nothing written)                → Quote
 POST /v1/issue      number, record, render, sign (one live issuance per order_id) → the PDF (base64) …
 POST /v1/void       void an issuance with a reason                         → {"tenant","number","status"}
@@ -75,6 +76,10 @@ class CardLinkOut(BaseModel):
 
 class IdentifyOut(BaseModel):
     card: CardLinkOut | None
+
+
+class AdmitIn(CardQuery):
+    at: AwareDatetime
 
 
 class MenuIn(CardQuery):
@@ -169,6 +174,13 @@ class MenuOut(BaseModel):
     refusals: list[RefusalOut]
 
 
+class AdmitOut(BaseModel):
+    """`/v1/admit`: the card's link and its resident's menu, or both null (the card is not registered)."""
+
+    card: CardLinkOut | None
+    menu: MenuOut | None
+
+
 class QuoteOut(BaseModel):
     type: CertificateType
     copies: int
@@ -234,22 +246,29 @@ def quote_out(q: Quote) -> QuoteOut:
     return QuoteOut(type=q.type, copies=q.copies, fee_each=q.fee_each, window_fee_each=q.window_fee_each, total=q.total)
 
 
-def card_out(card: CardLink | None) -> IdentifyOut:
-    if card is None:
-        return IdentifyOut(card=None)
-    return IdentifyOut(
-        card=CardLinkOut(
-            tenant=card.tenant,
-            resident_id=card.resident_id,
-            cert_serial=card.cert_serial,
-            issued_on=card.issued_on,
-            usable_from=card.usable_from,
-            revoked_on=card.revoked_on,
-            sign_serial=card.sign_serial,
-            card_app_user_id=card.card_app_user_id,
-            card_app_public_key=card.card_app_public_key,
-        )
+def card_link_out(card: CardLink) -> CardLinkOut:
+    return CardLinkOut(
+        tenant=card.tenant,
+        resident_id=card.resident_id,
+        cert_serial=card.cert_serial,
+        issued_on=card.issued_on,
+        usable_from=card.usable_from,
+        revoked_on=card.revoked_on,
+        sign_serial=card.sign_serial,
+        card_app_user_id=card.card_app_user_id,
+        card_app_public_key=card.card_app_public_key,
     )
+
+
+def card_out(card: CardLink | None) -> IdentifyOut:
+    return IdentifyOut(card=None if card is None else card_link_out(card))
+
+
+def admit_out(admitted: tuple[CardLink, Menu] | None) -> AdmitOut:
+    if admitted is None:
+        return AdmitOut(card=None, menu=None)
+    card, menu = admitted
+    return AdmitOut(card=card_link_out(card), menu=menu_out(menu))
 
 
 # ---- who is calling ----
@@ -335,6 +354,13 @@ def create_app(issuer: IssuerService, *, client_cn: str | None = CENTER_CN) -> F
     @app.post("/v1/identify", dependencies=center, responses=errors, response_model=IdentifyOut)
     def identify(body: CardQuery) -> Response:
         return _answer(card_out(issuer.identify(cert_serial=body.cert_serial, card_app_user_id=body.card_app_user_id)))
+
+    @app.post("/v1/admit", dependencies=center, responses=errors, response_model=AdmitOut)
+    def admit(body: AdmitIn) -> Response:
+        """`identify`, and for a registered card its resident's `menu`, in one call (the center's card check)."""
+        return _answer(
+            admit_out(issuer.admit(at=body.at, cert_serial=body.cert_serial, card_app_user_id=body.card_app_user_id))
+        )
 
     @app.post("/v1/menu", dependencies=center, responses=errors, response_model=MenuOut)
     def menu(body: MenuIn) -> Response:
