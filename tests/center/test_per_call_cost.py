@@ -173,3 +173,73 @@ def test_a_payment_replayed_after_the_answer_is_not_paid_twice(rig: Rig) -> None
     with rig.world.engine.connect() as conn:
         rows = conn.execute(select(payments.c.amount).where(payments.c.order_id == order.order_id)).all()
     assert [r.amount for r in rows] == [100]
+
+
+class CountingGateway:
+    """The rig's issuer gateway, recording which of its methods the center calls."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return method(*args, **kwargs)
+
+        return call
+
+
+def test_authentication_asks_the_issuer_once_and_an_unknown_card_is_not_registered(rig: Rig) -> None:
+    gateway = CountingGateway(rig.service.gateway)
+    service = CenterService(rig.world.engine, gateway, rig.service.validator, rig.world.clock)
+    center = CenterClient.in_process(create_app(service), "K1", rig.secrets["K1"])
+    sid, authenticated = login(center, rig.card("R1"))
+    assert gateway.calls == ["admit"]  # the card's resident and their menu in one call (was identify, then menu)
+    assert authenticated.tenant == "282286" and {e.type for e in authenticated.menu.entries} >= {"juminhyo"}
+    assert authenticated.menu == center.menu(sid)  # the same menu as the issuer's own menu call gives
+    assert gateway.calls == ["admit", "menu"]
+
+    gateway.calls.clear()
+    opened = center.open_session()
+    e = refused(center.authenticate_card_app, opened.session_id, "no-such-user")
+    assert (e.status, e.code) == (422, "card-not-registered")
+    assert gateway.calls == ["admit"]
+    with rig.world.engine.connect() as conn:  # the refusal consumed the challenge, as before
+        status = conn.execute(select(sessions.c.status).where(sessions.c.session_id == opened.session_id)).scalar_one()
+    assert status == "refused"
+
+
+def test_refusals_keep_their_precedence_credential_first_then_idempotency_key_then_body(rig: Rig) -> None:
+    center = rig.kiosk()
+    sid, _ = login(center, rig.card("R1"))
+    order = center.order(sid, "juminhyo")
+    path = f"/v1/orders/{order.order_id}/payments"
+    bad = {"coins": {"7": 1}}
+    wrong = {"X-Kiosk-Id": "K1", "Authorization": f"Bearer {rig.secrets['K2']}"}
+    raw = center.http.post(path, json=bad, headers=wrong)  # wrong secret, no key, bad body
+    assert (raw.status_code, raw.json()["error"]) == (401, "kiosk-unauthorized")
+    raw = center.http.post(path, json=bad)  # no key, bad body
+    assert (raw.status_code, raw.json()["error"]) == (400, "idempotency-key-required")
+    raw = center.http.post(path, json=bad, headers={"Idempotency-Key": "k-1"})
+    assert (raw.status_code, raw.json()["error"]) == (400, "bad-coins")
+
+
+@pytest.mark.parametrize("path", ["/v1/orders/O-1/payments", "/v1/a?b#c\\d/%3F/é", "//double//slash"])
+def test_the_idempotency_digest_path_is_starlettes_url_path(path: str) -> None:
+    from starlette.requests import Request
+
+    from kofu.center.api import _url_path
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "scheme": "https",
+        "server": ("127.0.0.1", 8001),
+        "path": path,
+        "query_string": b"x=1",
+        "headers": [(b"host", b"center.example:8001")],
+    }
+    assert _url_path(scope) == Request(scope).url.path

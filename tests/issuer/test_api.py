@@ -58,7 +58,7 @@ def request(type_: str = "juminhyo", resident: str = "R1", **more: Any) -> dict[
 def test_healthz_and_openapi(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/identify", "/v1/menu", "/v1/quote", "/v1/issue", "/v1/void", "/healthz"} <= set(paths)
+    assert {"/v1/identify", "/v1/admit", "/v1/menu", "/v1/quote", "/v1/issue", "/v1/void", "/healthz"} <= set(paths)
 
 
 def test_identify(world: World, client: TestClient) -> None:
@@ -67,6 +67,20 @@ def test_identify(world: World, client: TestClient) -> None:
     card = client.post("/v1/identify", json={"cert_serial": "0A1B"}).json()["card"]
     assert card["tenant"] == T and card["resident_id"] == "R1" and card["usable_from"] == "2025-01-02"
     assert client.post("/v1/identify", json={"cert_serial": "FFFF"}).json() == {"card": None}
+
+
+def test_admit_is_identify_and_menu_in_one_call(world: World, client: TestClient) -> None:
+    with world.engine.begin() as conn:
+        RegistryStore(conn).add_card_link(CardLink(T, "R1", "0A1B", date(2025, 1, 1), date(2025, 1, 2)))
+    admitted = client.post("/v1/admit", json={"cert_serial": "0A1B", "at": AT})
+    assert admitted.status_code == 200
+    card = client.post("/v1/identify", json={"cert_serial": "0A1B"}).json()["card"]
+    menu = client.post("/v1/menu", json={"tenant": T, "resident_id": "R1", "at": AT, "cert_serial": "0A1B"}).json()
+    assert admitted.json() == {"card": card, "menu": menu}
+    assert client.post("/v1/admit", json={"cert_serial": "FFFF", "at": AT}).json() == {"card": None, "menu": None}
+    assert client.post("/v1/admit", json={"cert_serial": "0A1B"}).status_code == 422  # `at` is required
+    naive = client.post("/v1/admit", json={"cert_serial": "0A1B", "at": "2026-04-01T10:00:00"})
+    assert naive.status_code == 422
 
 
 def test_menu(client: TestClient) -> None:
@@ -136,9 +150,10 @@ def test_bad_bodies(client: TestClient, body: dict[str, Any]) -> None:
 @pytest.mark.parametrize("peer", [None, "kofu-kiosk", "kofu-issuer"])
 def test_only_the_center_may_call(world: World, peer: str | None) -> None:
     client = TestClient(with_peer(create_app(world.issuer), peer))
-    response = client.post("/v1/identify", json={"cert_serial": "0A1B"})
-    assert response.status_code == 403
-    assert response.json()["error"] == "forbidden"
+    for path, body in (("/v1/identify", {"cert_serial": "0A1B"}), ("/v1/admit", {"cert_serial": "0A1B", "at": AT})):
+        response = client.post(path, json=body)
+        assert response.status_code == 403
+        assert response.json()["error"] == "forbidden"
     assert client.get("/healthz").status_code == 200  # the TLS handshake already keeps strangers out
 
 

@@ -96,6 +96,12 @@ def test_round_trips_match_the_in_process_gateway(served: Served) -> None:
         assert remote.identify(cert_serial="FFFF") is None
         assert remote.menu(T, "R1", at=NOW, cert_serial="0A1B") == local.menu(T, "R1", at=NOW, cert_serial="0A1B")
         assert remote.menu(T, "R3", at=NOW) == local.menu(T, "R3", at=NOW)  # under 15: person refusals
+        assert remote.admit(at=NOW, cert_serial="0A1B") == local.admit(at=NOW, cert_serial="0A1B")
+        assert remote.admit(at=NOW, cert_serial="0A1B") == (
+            local.identify(cert_serial="0A1B"),
+            local.menu(T, "R1", at=NOW, cert_serial="0A1B"),
+        )
+        assert remote.admit(at=NOW, cert_serial="FFFF") is None
         household = IssueRequest(T, "R1", CertificateType.JUMINHYO, IssuanceKind.HOUSEHOLD, copies=2)
         assert remote.quote(household, at=NOW, cert_serial="0A1B") == local.quote(household, at=NOW)
         shotoku = IssueRequest(T, "R1", CertificateType.SHOTOKU)

@@ -81,7 +81,7 @@ def test_a_request_id_set_by_the_kiosk_follows_the_transaction_into_center_and_i
     assert answered and set(answered) == {request_id}, "the center echoes the kiosk's id on every answer"
 
     want_center = {"/v1/sessions", "/v1/orders/{order_id}/documents", "/v1/orders/{order_id}/print-result"}
-    want_issuer = {"/v1/identify", "/v1/menu", "/v1/issue"}
+    want_issuer = {"/v1/admit", "/v1/quote", "/v1/issue"}
     deadline = time.monotonic() + 15  # a server writes its request line after the answer has left
     while True:
         center_lines = [x for x in d.logs("center") if x.get("request_id") == request_id and x["logger"] == "kofu.http"]

@@ -91,6 +91,10 @@ class FlakyIssuer:
         self._delay()
         return self.inner.menu(*a, **kw)
 
+    def admit(self, **kw: Any) -> Any:
+        self._delay()
+        return self.inner.admit(**kw)
+
     def quote(self, *a: Any, **kw: Any) -> Any:
         self._delay()
         return self.inner.quote(*a, **kw)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_jsonable_python
@@ -113,17 +114,29 @@ class Idempotent:
         return JSONResponse(to_jsonable_python(result), status_code=200)
 
 
+def _url_path(scope: Any) -> str:
+    """`request.url.path` without building the whole URL (host, query, parsing): the path with the three
+    characters Starlette escapes escaped — the same text, so Idempotency-Key digests stored before still match."""
+    return str(scope["path"]).replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
 def create_router(service: CenterService) -> APIRouter:
     router = APIRouter()
 
-    def kiosk(
+    # The dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool, one hop per
+    # dependency on top of the endpoint's own. A remembered credential (`CenterService.remembered_kiosk`) is
+    # checked on the event loop; only a database read goes to the thread pool.
+    async def kiosk(
         x_kiosk_id: str | None = Header(None, description="the kiosk's id"),
         authorization: str | None = Header(None, description="Bearer <kiosk secret>"),
     ) -> Kiosk:
         secret = None
         if authorization and authorization.lower().startswith("bearer "):
             secret = authorization[7:].strip()
-        return service.authenticate_kiosk(x_kiosk_id, secret)
+        remembered = service.remembered_kiosk(x_kiosk_id, secret)
+        if remembered is not None:
+            return remembered
+        return await run_in_threadpool(service.authenticate_kiosk, x_kiosk_id, secret)
 
     async def idempotent(
         request: Request,
@@ -132,9 +145,9 @@ def create_router(service: CenterService) -> APIRouter:
             description="unique per intended action; reuse it to retry", min_length=1, max_length=128
         ),
     ) -> Idempotent:
-        body = await request.body()
-        digest = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode() + b"\n" + body).hexdigest()
-        return Idempotent(service, k, idempotency_key, digest)
+        body = await request.body()  # the body FastAPI already read for the route (kept by the request)
+        digest = hashlib.sha256(request.method.encode() + b" " + _url_path(request.scope).encode() + b"\n" + body)
+        return Idempotent(service, k, idempotency_key, digest.hexdigest())
 
     @router.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
@@ -145,62 +158,54 @@ def create_router(service: CenterService) -> APIRouter:
         return JSONResponse({"status": "ok"})
 
     @router.post("/v1/sessions", response_model=SessionOpened, responses=ERRORS, tags=["sessions"])
-    def open_session(k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> Response:
+    def open_session(idem: Idempotent = Depends(idempotent)) -> Response:
         """Opens a session and hands out the nonce the card must sign (see `challenge_bytes`)."""
-        return idem.run(lambda: service.open_session(k))
+        return idem.run(lambda: service.open_session(idem.kiosk))
 
     @router.post(
         "/v1/sessions/{session_id}/authenticate", response_model=Authenticated, responses=ERRORS, tags=["sessions"]
     )
-    def authenticate(
-        session_id: str, body: AuthenticateBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
-    ) -> Response:
+    def authenticate(session_id: str, body: AuthenticateBody, idem: Idempotent = Depends(idempotent)) -> Response:
         """Validates the card (JPKI certificate + signature over the challenge, or card-app user id), routes
         to the resident's municipality and answers its menu. A card-app session is provisional (menu only)
         until `card-app-proof`."""
-        return idem.run(lambda: service.authenticate(k, session_id, body))
+        return idem.run(lambda: service.authenticate(idem.kiosk, session_id, body))
 
     @router.post(
         "/v1/sessions/{session_id}/card-app-proof", response_model=MenuView, responses=ERRORS, tags=["sessions"]
     )
-    def card_app_proof(
-        session_id: str, body: CardAppProofBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
-    ) -> Response:
+    def card_app_proof(session_id: str, body: CardAppProofBody, idem: Idempotent = Depends(idempotent)) -> Response:
         """Card-app method, after the card-AP PIN: the card AP's signature over the session's challenge. Checked
         against the key registered at the window; once per session; orders need it."""
-        return idem.run(lambda: service.prove_card_app(k, session_id, body))
+        return idem.run(lambda: service.prove_card_app(idem.kiosk, session_id, body))
 
     @router.get("/v1/sessions/{session_id}/menu", response_model=MenuView, responses=ERRORS, tags=["sessions"])
-    def menu(session_id: str, k: Kiosk = Depends(kiosk)) -> MenuView:
-        return service.menu(k, session_id)
+    def menu(session_id: str, k: Kiosk = Depends(kiosk)) -> Response:
+        # a Response, like every other step's: FastAPI would validate a returned MenuView against the
+        # response model in one more thread-pool hop before serialising it
+        return JSONResponse(to_jsonable_python(service.menu(k, session_id)))
 
     @router.post("/v1/sessions/{session_id}/orders", response_model=OrderQuoted, responses=ERRORS, tags=["orders"])
-    def create_order(
-        session_id: str, body: OrderBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
-    ) -> Response:
-        return idem.run(lambda: service.create_order(k, session_id, body))
+    def create_order(session_id: str, body: OrderBody, idem: Idempotent = Depends(idempotent)) -> Response:
+        return idem.run(lambda: service.create_order(idem.kiosk, session_id, body))
 
     @router.post("/v1/orders/{order_id}/payments", response_model=PaymentState, responses=ERRORS, tags=["orders"])
-    def pay(
-        order_id: str, body: PaymentBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
-    ) -> Response:
-        return idem.run(lambda: service.pay(k, order_id, {str(d): n for d, n in body.coins.items()}))
+    def pay(order_id: str, body: PaymentBody, idem: Idempotent = Depends(idempotent)) -> Response:
+        return idem.run(lambda: service.pay(idem.kiosk, order_id, {str(d): n for d, n in body.coins.items()}))
 
     @router.post("/v1/orders/{order_id}/documents", response_model=Delivery, responses=ERRORS, tags=["orders"])
-    def documents(order_id: str, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> Response:
+    def documents(order_id: str, idem: Idempotent = Depends(idempotent)) -> Response:
         """Issues the paid order. The answer carries the PDF and is never stored: a retry re-issues, and the
         issuer voids the order's earlier document, so only the latest job is live."""
-        return idem.run(lambda: service.documents(k, order_id), store=False)
+        return idem.run(lambda: service.documents(idem.kiosk, order_id), store=False)
 
     @router.post("/v1/orders/{order_id}/print-result", response_model=OrderOutcome, responses=ERRORS, tags=["orders"])
-    def print_result(
-        order_id: str, body: PrintResultBody, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)
-    ) -> Response:
-        return idem.run(lambda: service.print_result(k, order_id, body.job_id, body.ok, body.error))
+    def print_result(order_id: str, body: PrintResultBody, idem: Idempotent = Depends(idempotent)) -> Response:
+        return idem.run(lambda: service.print_result(idem.kiosk, order_id, body.job_id, body.ok, body.error))
 
     @router.post("/v1/orders/{order_id}/cancel", response_model=OrderOutcome, responses=ERRORS, tags=["orders"])
-    def cancel(order_id: str, k: Kiosk = Depends(kiosk), idem: Idempotent = Depends(idempotent)) -> Response:
-        return idem.run(lambda: service.cancel(k, order_id))
+    def cancel(order_id: str, idem: Idempotent = Depends(idempotent)) -> Response:
+        return idem.run(lambda: service.cancel(idem.kiosk, order_id))
 
     return router
 

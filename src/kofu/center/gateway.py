@@ -35,6 +35,13 @@ class IssuerGateway(Protocol):
         card_app_user_id: str | None = None,
     ) -> Menu: ...
 
+    def admit(
+        self, *, at: datetime, cert_serial: str | None = None, card_app_user_id: str | None = None
+    ) -> tuple[CardLink, Menu] | None:
+        """`identify`, and for a registered card its resident's `menu` (with the same card), in one call; None
+        if the card is not registered."""
+        ...
+
     def quote(
         self,
         request: IssueRequest,
@@ -86,6 +93,11 @@ class InProcessGateway:
         card_app_user_id: str | None = None,
     ) -> Menu:
         return self.issuer.menu(tenant, resident_id, at=at, cert_serial=cert_serial, card_app_user_id=card_app_user_id)
+
+    def admit(
+        self, *, at: datetime, cert_serial: str | None = None, card_app_user_id: str | None = None
+    ) -> tuple[CardLink, Menu] | None:
+        return self.issuer.admit(at=at, cert_serial=cert_serial, card_app_user_id=card_app_user_id)
 
     def quote(
         self,

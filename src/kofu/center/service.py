@@ -349,14 +349,11 @@ class CenterService:
         """The kiosk whose credential this is. A verified credential of an active kiosk is remembered for
         `kiosk_cache_seconds` (its hash, never the secret): the next calls compare against it without a
         database read; a wrong secret is still refused, and only a correct one is ever remembered."""
-        if not kiosk_id or not secret:
-            raise unauthorized()
+        remembered = self.remembered_kiosk(kiosk_id, secret)
+        if remembered is not None:
+            return remembered
+        assert kiosk_id and secret  # remembered_kiosk refused a missing credential
         digest = _sha256(secret)
-        cached = self._kiosk_cache.get(kiosk_id)
-        if cached is not None and cached[2] > time.monotonic():
-            if not hmac.compare_digest(cached[0], digest):
-                raise unauthorized()
-            return cached[1]
         generation = self._kiosk_cache_generation
         with self.engine.connect() as conn:
             row = conn.execute(_KIOSK, {"kiosk_id": kiosk_id}).mappings().first()
@@ -370,6 +367,19 @@ class CenterService:
                     expiry = time.monotonic() + self.settings.kiosk_cache_seconds
                     self._kiosk_cache[kiosk_id] = (expected, kiosk, expiry)
         return kiosk
+
+    def remembered_kiosk(self, kiosk_id: str | None, secret: str | None) -> Kiosk | None:
+        """`authenticate_kiosk` without a database read, cheap enough for the event loop: the kiosk if its
+        credential is remembered, None if it must be read; refuses a missing credential and a secret that
+        differs from the remembered one, as `authenticate_kiosk` does."""
+        if not kiosk_id or not secret:
+            raise unauthorized()
+        cached = self._kiosk_cache.get(kiosk_id)
+        if cached is None or cached[2] <= time.monotonic():
+            return None
+        if not hmac.compare_digest(cached[0], _sha256(secret)):
+            raise unauthorized()
+        return cached[1]
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -418,26 +428,22 @@ class CenterService:
         try:
             if body.method == "jpki":
                 cert_serial = self._check_card(kiosk, session_id, nonce, body, now)
-                link = self.gateway.identify(cert_serial=cert_serial)
             elif body.method == "card-app":
                 if not body.user_id:
                     raise _err(400, "invalid-request", "user_id is required", "利用者IDがありません。")
                 user_id = body.user_id
-                link = self.gateway.identify(card_app_user_id=user_id)
             else:
                 raise _err(400, "invalid-request", "method must be jpki or card-app", "認証方式が不正です。")
-            if link is None:
+            # the card's municipality and resident, and that resident's menu: one issuer call (was identify, menu)
+            admitted = self._call(lambda: self.gateway.admit(at=now, cert_serial=cert_serial, card_app_user_id=user_id))
+            if admitted is None:
                 raise _err(
                     422,
                     "card-not-registered",
                     "This card is not registered with any participating municipality.",
                     "このカードはコンビニ交付に対応した市区町村に登録されていません。",
                 )
-            menu = self._call(
-                lambda: self.gateway.menu(
-                    link.tenant, link.resident_id, at=now, cert_serial=cert_serial, card_app_user_id=user_id
-                )
-            )
+            link, menu = admitted
             if menu.refusals:
                 raise refused(menu.refusals)
         except CenterError as exc:

@@ -2,6 +2,7 @@
 
 POST /v1/identify   which resident of which municipality holds this card   → {"card": CardLink | null}
 POST /v1/menu       what this resident may obtain now                       → Menu
+POST /v1/admit      identify + menu in one call                            → {"card": …, "menu": …} (both null)
 POST /v1/quote      the fee for a request (nothing written)                → Quote
 POST /v1/issue      number, record, render, sign (one live issuance per order_id) → the PDF (base64) …
 POST /v1/void       void an issuance with a reason                         → {"tenant","number","status"}
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import ssl
 from collections.abc import Awaitable, Callable
@@ -34,7 +36,7 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from kofu.common.errors import KofuError, NotFound
@@ -74,6 +76,10 @@ class CardLinkOut(BaseModel):
 
 class IdentifyOut(BaseModel):
     card: CardLinkOut | None
+
+
+class AdmitIn(CardQuery):
+    at: AwareDatetime
 
 
 class MenuIn(CardQuery):
@@ -168,6 +174,13 @@ class MenuOut(BaseModel):
     refusals: list[RefusalOut]
 
 
+class AdmitOut(BaseModel):
+    """`/v1/admit`: the card's link and its resident's menu, or both null (the card is not registered)."""
+
+    card: CardLinkOut | None
+    menu: MenuOut | None
+
+
 class QuoteOut(BaseModel):
     type: CertificateType
     copies: int
@@ -233,22 +246,29 @@ def quote_out(q: Quote) -> QuoteOut:
     return QuoteOut(type=q.type, copies=q.copies, fee_each=q.fee_each, window_fee_each=q.window_fee_each, total=q.total)
 
 
-def card_out(card: CardLink | None) -> IdentifyOut:
-    if card is None:
-        return IdentifyOut(card=None)
-    return IdentifyOut(
-        card=CardLinkOut(
-            tenant=card.tenant,
-            resident_id=card.resident_id,
-            cert_serial=card.cert_serial,
-            issued_on=card.issued_on,
-            usable_from=card.usable_from,
-            revoked_on=card.revoked_on,
-            sign_serial=card.sign_serial,
-            card_app_user_id=card.card_app_user_id,
-            card_app_public_key=card.card_app_public_key,
-        )
+def card_link_out(card: CardLink) -> CardLinkOut:
+    return CardLinkOut(
+        tenant=card.tenant,
+        resident_id=card.resident_id,
+        cert_serial=card.cert_serial,
+        issued_on=card.issued_on,
+        usable_from=card.usable_from,
+        revoked_on=card.revoked_on,
+        sign_serial=card.sign_serial,
+        card_app_user_id=card.card_app_user_id,
+        card_app_public_key=card.card_app_public_key,
     )
+
+
+def card_out(card: CardLink | None) -> IdentifyOut:
+    return IdentifyOut(card=None if card is None else card_link_out(card))
+
+
+def admit_out(admitted: tuple[CardLink, Menu] | None) -> AdmitOut:
+    if admitted is None:
+        return AdmitOut(card=None, menu=None)
+    card, menu = admitted
+    return AdmitOut(card=card_link_out(card), menu=menu_out(menu))
 
 
 # ---- who is calling ----
@@ -260,12 +280,26 @@ def peer_common_name(scope: Any) -> str | None:
     chain = tls.get("client_cert_chain") or []
     if not chain:
         return None
+    return _common_name(chain[0].encode() if isinstance(chain[0], str) else chain[0])
+
+
+@functools.lru_cache(maxsize=64)
+def _common_name(pem: bytes) -> str | None:
+    """The subject CN of a PEM certificate, parsed once per certificate (every request of a connection, and
+    of every connection of the same client, carries the same one)."""
     try:
-        cert = x509.load_pem_x509_certificate(chain[0].encode() if isinstance(chain[0], str) else chain[0])
+        cert = x509.load_pem_x509_certificate(pem)
     except ValueError:
         return None
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(names[0].value) if names else None
+
+
+def _answer(model: BaseModel) -> Response:
+    """The JSON answer of a route, serialised once. Returning the model instead would make FastAPI validate it
+    again against the route's response model — in one more thread-pool hop for a plain `def` route — before
+    serialising it; the bytes are the same (FastAPI serialises with the same pydantic serializer)."""
+    return Response(model.model_dump_json().encode(), media_type="application/json")
 
 
 class Forbidden(KofuError):
@@ -281,7 +315,7 @@ def create_app(issuer: IssuerService, *, client_cn: str | None = CENTER_CN) -> F
         description="Called by the issuance center only, over mutual TLS. See docs/issuer-api.md.",
     )
 
-    def require_center(request: Request) -> None:
+    async def require_center(request: Request) -> None:  # async: a plain `def` would cost a thread-pool hop
         if client_cn is None:
             return
         if peer_common_name(request.scope) != client_cn:
@@ -317,35 +351,46 @@ def create_app(issuer: IssuerService, *, client_cn: str | None = CENTER_CN) -> F
     }
     center = [Depends(require_center)]
 
-    @app.post("/v1/identify", dependencies=center, responses=errors)
-    def identify(body: CardQuery) -> IdentifyOut:
-        return card_out(issuer.identify(cert_serial=body.cert_serial, card_app_user_id=body.card_app_user_id))
+    @app.post("/v1/identify", dependencies=center, responses=errors, response_model=IdentifyOut)
+    def identify(body: CardQuery) -> Response:
+        return _answer(card_out(issuer.identify(cert_serial=body.cert_serial, card_app_user_id=body.card_app_user_id)))
 
-    @app.post("/v1/menu", dependencies=center, responses=errors)
-    def menu(body: MenuIn) -> MenuOut:
-        return menu_out(
-            issuer.menu(
-                body.tenant,
-                body.resident_id,
-                at=body.at,
-                cert_serial=body.cert_serial,
-                card_app_user_id=body.card_app_user_id,
+    @app.post("/v1/admit", dependencies=center, responses=errors, response_model=AdmitOut)
+    def admit(body: AdmitIn) -> Response:
+        """`identify`, and for a registered card its resident's `menu`, in one call (the center's card check)."""
+        return _answer(
+            admit_out(issuer.admit(at=body.at, cert_serial=body.cert_serial, card_app_user_id=body.card_app_user_id))
+        )
+
+    @app.post("/v1/menu", dependencies=center, responses=errors, response_model=MenuOut)
+    def menu(body: MenuIn) -> Response:
+        return _answer(
+            menu_out(
+                issuer.menu(
+                    body.tenant,
+                    body.resident_id,
+                    at=body.at,
+                    cert_serial=body.cert_serial,
+                    card_app_user_id=body.card_app_user_id,
+                )
             )
         )
 
-    @app.post("/v1/quote", dependencies=center, responses=refusing)
-    def quote(body: QuoteIn) -> QuoteOut:
-        return quote_out(
-            issuer.quote(
-                body.request.to_domain(),
-                at=body.at,
-                cert_serial=body.cert_serial,
-                card_app_user_id=body.card_app_user_id,
+    @app.post("/v1/quote", dependencies=center, responses=refusing, response_model=QuoteOut)
+    def quote(body: QuoteIn) -> Response:
+        return _answer(
+            quote_out(
+                issuer.quote(
+                    body.request.to_domain(),
+                    at=body.at,
+                    cert_serial=body.cert_serial,
+                    card_app_user_id=body.card_app_user_id,
+                )
             )
         )
 
-    @app.post("/v1/issue", dependencies=center, responses=refusing)
-    def issue(body: IssueIn) -> IssuedOut:
+    @app.post("/v1/issue", dependencies=center, responses=refusing, response_model=IssuedOut)
+    def issue(body: IssueIn) -> Response:
         issued = issuer.issue(
             body.request.to_domain(),
             channel="kiosk",
@@ -355,26 +400,32 @@ def create_app(issuer: IssuerService, *, client_cn: str | None = CENTER_CN) -> F
             card_app_user_id=body.card_app_user_id,
         )
         r = issued.record
-        return IssuedOut(
-            tenant=r.tenant,
-            number=r.number,
-            pdf_base64=base64.b64encode(issued.pdf).decode("ascii"),
-            pdf_sha256=hashlib.sha256(issued.pdf).hexdigest(),
-            statement=issued.statement,
-            fee_each=r.fee_each,
-            copies=r.copies,
+        return _answer(
+            IssuedOut(
+                tenant=r.tenant,
+                number=r.number,
+                pdf_base64=base64.b64encode(issued.pdf).decode("ascii"),
+                pdf_sha256=hashlib.sha256(issued.pdf).hexdigest(),
+                statement=issued.statement,
+                fee_each=r.fee_each,
+                copies=r.copies,
+            )
         )
 
-    @app.post("/v1/void", dependencies=center, responses=errors)
-    def void(body: VoidIn) -> VoidedOut:
+    @app.post("/v1/void", dependencies=center, responses=errors, response_model=VoidedOut)
+    def void(body: VoidIn) -> Response:
         record = issuer.void(body.tenant, body.number, reason=body.reason)
-        return VoidedOut(tenant=record.tenant, number=record.number, status="voided", reason=record.void_reason)
+        return _answer(
+            VoidedOut(tenant=record.tenant, number=record.number, status="voided", reason=record.void_reason)
+        )
 
-    @app.post("/v1/void-order", dependencies=center, responses=errors)
-    def void_order(body: VoidOrderIn) -> VoidedOrderOut:
+    @app.post("/v1/void-order", dependencies=center, responses=errors, response_model=VoidedOrderOut)
+    def void_order(body: VoidOrderIn) -> Response:
         records = issuer.void_order(body.order_id, reason=body.reason)
-        return VoidedOrderOut(
-            order_id=body.order_id, voided=[VoidedNumber(tenant=r.tenant, number=r.number) for r in records]
+        return _answer(
+            VoidedOrderOut(
+                order_id=body.order_id, voided=[VoidedNumber(tenant=r.tenant, number=r.number) for r in records]
+            )
         )
 
     @app.get("/healthz")

@@ -161,9 +161,20 @@ class HttpIssuerGateway:
 
     def identify(self, *, cert_serial: str | None = None, card_app_user_id: str | None = None) -> CardLink | None:
         data = self._post("/v1/identify", {"cert_serial": cert_serial, "card_app_user_id": card_app_user_id})
-        card = data["card"]
-        if card is None:
+        return None if data["card"] is None else self._card(data["card"])
+
+    def admit(
+        self, *, at: datetime, cert_serial: str | None = None, card_app_user_id: str | None = None
+    ) -> tuple[CardLink, Menu] | None:
+        data = self._post(
+            "/v1/admit", {"at": at.isoformat(), "cert_serial": cert_serial, "card_app_user_id": card_app_user_id}
+        )
+        if data["card"] is None:
             return None
+        return self._card(data["card"]), self._menu(data["menu"])
+
+    @staticmethod
+    def _card(card: dict[str, Any]) -> CardLink:
         return CardLink(
             tenant=card["tenant"],
             resident_id=card["resident_id"],
@@ -195,6 +206,10 @@ class HttpIssuerGateway:
                 "card_app_user_id": card_app_user_id,
             },
         )
+        return self._menu(data)
+
+    @staticmethod
+    def _menu(data: dict[str, Any]) -> Menu:
         return Menu(
             tenant=data["tenant"],
             municipality=data["municipality"],

@@ -347,6 +347,19 @@ class IssuerService:
                 return reg.find_card_app_user(card_app_user_id)
             return reg.find_card(cert_serial) if cert_serial else None
 
+    def admit(
+        self, *, at: datetime | None = None, cert_serial: str | None = None, card_app_user_id: str | None = None
+    ) -> tuple[CardLink, Menu] | None:
+        """`identify` and, for a registered card, its resident's `menu` — what the center asks when a card is
+        put on a kiosk, in one call instead of two (one round trip fewer over HTTP). None: not registered."""
+        link = self.identify(cert_serial=cert_serial, card_app_user_id=card_app_user_id)
+        if link is None:
+            return None
+        menu = self.menu(
+            link.tenant, link.resident_id, at=at, cert_serial=cert_serial, card_app_user_id=card_app_user_id
+        )
+        return link, menu
+
     def menu(
         self,
         tenant_code: str,
