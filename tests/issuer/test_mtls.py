@@ -264,3 +264,19 @@ def test_unreachable_and_timeout_are_issuer_unavailable(tmp_path: Path) -> None:
             slow.issue(IssueRequest(T, "R1", CertificateType.JUMINHYO), at=NOW, order_id="O-1")
         assert time.monotonic() - started < 5
         assert "in time" in timed_out.value.message_en
+
+
+def test_a_center_falls_back_to_identify_and_menu_on_an_issuer_without_admit(served: Served) -> None:
+    """A rolling upgrade: the center is new, the issuer an earlier release whose router has no /v1/admit."""
+    world = served.world
+    app = served.server.config.app
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", "") != "/v1/admit"]
+    local = InProcessGateway(world.issuer)
+    with world.engine.begin() as conn:
+        RegistryStore(conn).add_card_link(CardLink(T, "R1", "0A1B", date(2025, 1, 1), date(2025, 1, 2)))
+    with served.gateway() as remote:
+        assert remote.admit(at=NOW, cert_serial="0A1B") == local.admit(at=NOW, cert_serial="0A1B")
+        assert remote.admit(at=NOW, cert_serial="FFFF") is None
+        assert not remote._has_admit  # asked once, then straight to the two calls
+    with served.gateway() as remote, pytest.raises(NotFound):
+        remote.void(T, 4242, reason="cancelled")  # the issuer's own not-found (with its code) is still one

@@ -59,6 +59,9 @@ def _refusal(item: Any) -> Refusal:
     return Refusal(RefusalCode(item["code"]), item.get("detail") or "")
 
 
+_NO_SUCH_ROUTE = "issuer-no-such-call"  # the issuer's router knows no such path (404 without an error code)
+
+
 class HttpIssuerGateway:
     """The issuer at `base_url` (e.g. https://127.0.0.1:8002), reached with the center's client certificate."""
 
@@ -85,6 +88,7 @@ class HttpIssuerGateway:
                 max_connections=100, max_keepalive_connections=100, keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS
             ),
         )
+        self._has_admit = True  # until an issuer of an earlier release answers that it has no /v1/admit
 
     @classmethod
     def from_files(cls, base_url: str, files: MtlsFiles, *, timeout: float = 10.0) -> HttpIssuerGateway:
@@ -136,6 +140,12 @@ class HttpIssuerGateway:
                 f"The issuing server failed ({response.status_code}).", "証明発行サーバでエラーが発生しました。"
             )
         error = data.get("error") if isinstance(data, dict) else None
+        if error is None and response.status_code == 404 and data == {"detail": "Not Found"}:
+            raise KofuError(
+                "The issuing server has no such call (an earlier release?).",
+                "証明発行サーバにこの機能がありません（旧版の可能性）。",
+                code=_NO_SUCH_ROUTE,
+            )
         if error is None:  # FastAPI's validation errors, or a proxy
             detail = data.get("detail") if isinstance(data, dict) else response.text[:200]
             raise KofuError(
@@ -166,12 +176,32 @@ class HttpIssuerGateway:
     def admit(
         self, *, at: datetime, cert_serial: str | None = None, card_app_user_id: str | None = None
     ) -> tuple[CardLink, Menu] | None:
-        data = self._post(
-            "/v1/admit", {"at": at.isoformat(), "cert_serial": cert_serial, "card_app_user_id": card_app_user_id}
-        )
+        if not self._has_admit:
+            return self._identify_then_menu(at=at, cert_serial=cert_serial, card_app_user_id=card_app_user_id)
+        try:
+            data = self._post(
+                "/v1/admit", {"at": at.isoformat(), "cert_serial": cert_serial, "card_app_user_id": card_app_user_id}
+            )
+        except KofuError as exc:
+            if exc.code != _NO_SUCH_ROUTE:
+                raise
+            # an issuer not yet upgraded (a rolling upgrade): the two calls it has, from now on
+            self._has_admit = False
+            return self._identify_then_menu(at=at, cert_serial=cert_serial, card_app_user_id=card_app_user_id)
         if data["card"] is None:
             return None
         return self._card(data["card"]), self._menu(data["menu"])
+
+    def _identify_then_menu(
+        self, *, at: datetime, cert_serial: str | None, card_app_user_id: str | None
+    ) -> tuple[CardLink, Menu] | None:
+        card = self.identify(cert_serial=cert_serial, card_app_user_id=card_app_user_id)
+        if card is None:
+            return None
+        menu = self.menu(
+            card.tenant, card.resident_id, at=at, cert_serial=cert_serial, card_app_user_id=card_app_user_id
+        )
+        return card, menu
 
     @staticmethod
     def _card(card: dict[str, Any]) -> CardLink:
