@@ -5,6 +5,7 @@ replays, the request id — is what it sees over the HTTP API (`CenterClient.in_
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from kofu.center.local import LocalCenter
 from kofu.center.protocol import RefusalView, challenge_bytes
 from kofu.center.service import CenterService
 from kofu.center.store import idempotency
+from kofu.issuer.service import Menu
 from kofu.jpki import RevocationReason, in_process_validator
 from kofu.kiosk.devices import CardSlot, CoinVendor, Printer, ReceiptPrinter, Speaker
 from kofu.kiosk.flow import Devices, Kiosk, Script
@@ -219,13 +221,15 @@ def test_a_key_first_used_over_http_replays_over_local_and_back(rig: Rig) -> Non
 
 
 class RecordingGateway(InProcessGateway):
-    """The real in-process issuer; remembers the request id each identification ran under."""
+    """The real in-process issuer; remembers the request id each card check (`admit`) ran under."""
 
     seen: list[str | None]
 
-    def identify(self, *, cert_serial: str | None = None, card_app_user_id: str | None = None) -> CardLink | None:
+    def admit(
+        self, *, at: datetime, cert_serial: str | None = None, card_app_user_id: str | None = None
+    ) -> tuple[CardLink, Menu] | None:
         self.seen.append(current_request_id())
-        return super().identify(cert_serial=cert_serial, card_app_user_id=card_app_user_id)
+        return super().admit(at=at, cert_serial=cert_serial, card_app_user_id=card_app_user_id)
 
 
 def test_the_request_id_is_bound_for_the_center_and_its_issuer_calls(rig: Rig) -> None:
