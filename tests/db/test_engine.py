@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from kofu.db import create_engine_for
 
@@ -70,6 +70,36 @@ def test_a_second_writer_waits_at_begin_until_the_first_commits(tmp_path: Path) 
     assert waited >= 0.25 and seen == 2
     engine.dispose()
 
+
+
+def test_writers_of_one_process_queue_before_asking_sqlite(tmp_path: Path) -> None:
+    """A waiting writer of this process holds no connection and has not sent BEGIN IMMEDIATE (so it is not
+    polling SQLite's lock in the busy handler); it starts when the first commits."""
+    engine = make(tmp_path)
+    begins: list[str] = []
+    event.listen(engine, "begin", lambda conn: begins.append(threading.current_thread().name))
+    holding, release = threading.Event(), threading.Event()
+    first = hold_write_lock(engine, holding, release)
+    done = threading.Event()
+
+    def second() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (3)"))
+        done.set()
+
+    waiter = threading.Thread(target=second, name="second-writer")
+    waiter.start()
+    time.sleep(0.3)
+    assert not done.is_set()
+    assert "second-writer" not in begins  # queued in this process, not at SQLite's lock
+    assert engine.pool.checkedout() == 1  # only the first writer's connection is out
+    release.set()
+    first.join()
+    assert done.wait(5) and "second-writer" in begins
+    waiter.join()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 3
+    engine.dispose()
 
 # ---- PostgreSQL: pooled connections checked at checkout without a round trip (what pool_pre_ping did) ----
 

@@ -18,6 +18,7 @@ goodbye message) on the socket, which a zero-timeout `poll` sees; a connection i
 from __future__ import annotations
 
 import select
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,9 +64,16 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
             # readers take a WAL snapshot and wait for no one.
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITER) else "BEGIN")
 
+        # This process's writers queue on a lock before BEGIN IMMEDIATE: one of them at a time asks SQLite,
+        # and the next starts as soon as the previous commits. Without it every waiting writer polls the file
+        # lock in SQLite's busy handler, which sleeps up to 100 ms between tries (wall time lost, and a long
+        # tail). Writers of other processes still meet at SQLite's lock (busy_timeout). Re-entrant, so a
+        # thread that nests writers behaves as before (it waits on SQLite's lock, not here).
+        writers = threading.RLock()
+
         @contextmanager
         def begin() -> Iterator[Connection]:
-            with engine.connect() as conn:
+            with writers, engine.connect() as conn:
                 conn.execution_options(**{WRITER: True})
                 with conn.begin():
                     yield conn
