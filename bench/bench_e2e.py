@@ -72,12 +72,15 @@ def main() -> None:
     parser.add_argument("--transport", choices=["direct", "asgi"], default="direct", help="in-process link")
     args = parser.parse_args()
     counts = [int(k) for k in args.kiosks.split(",") if k]
+    processes = [int(x) for x in args.processes.split(",") if x]
+    if any(p < 1 for p in processes):
+        parser.error("--processes lists server process counts (1, 2, 4 …); the in-process runs always run")
     for i, kiosks in enumerate(counts):
         sessions = args.sessions if i == 0 else 0
         doc = run_e2e(kiosks=kiosks, seconds=args.seconds, sessions=sessions, transport=args.transport)
         title = f"End to end, in-process ({args.transport}), SQLite, {kiosks} kiosks"
         record(title, rows_of(doc), note(args.seconds))
-    for p in [int(x) for x in args.processes.split(",") if x]:
+    for p in processes:
         kiosks = max([k for k in counts if k <= 64] or [8])
         doc = run_e2e(kiosks=kiosks, seconds=args.seconds, processes=p, database_url=args.database)
         record(
