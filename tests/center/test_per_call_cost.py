@@ -243,3 +243,21 @@ def test_the_idempotency_digest_path_is_starlettes_url_path(path: str) -> None:
         "headers": [(b"host", b"center.example:8001")],
     }
     assert _url_path(scope) == Request(scope).url.path
+
+
+def test_authentication_reads_session_and_challenge_together_and_the_card_link_once(rig: Rig) -> None:
+    center = rig.kiosk()
+    opened = center.open_session()
+    card = rig.card("R1")
+    card.verify_auth_pin("1234")
+    signature = card.sign_auth_sha256(challenge_bytes(opened.session_id, center.kiosk_id, opened.nonce))
+    with transactions(rig.world.engine) as txs:
+        center.authenticate_jpki(opened.session_id, card.read_auth_certificate(), signature)
+    statements = [s for tx in txs for s in tx]
+    # the reader's and the writer's read of the session each bring its challenge (no read of the nonce alone)
+    assert sum(s.startswith("SELECT center_sessions") for s in statements) == 2, statements
+    assert not any(s.startswith("SELECT center_nonces") for s in statements), statements
+    # admit decides the menu on the card link it read itself, in the same transaction
+    assert sum(s.startswith("SELECT registry_card_links") for s in statements) == 1, statements
+    replay = refused(center.authenticate_jpki, opened.session_id, card.read_auth_certificate(), signature)
+    assert (replay.status, replay.code) == (409, "nonce-used")
