@@ -230,6 +230,14 @@ _SESSION = select(sessions).where(sessions.c.session_id == bindparam("session_id
 _SESSION_LOCKED = _SESSION.with_for_update()  # FOR UPDATE is ignored by SQLite, whose writers serialise at BEGIN
 _INSERT_SESSION = insert(sessions)
 _UPDATE_SESSION = update(sessions).where(sessions.c.session_id == bindparam("w_session_id"))
+# marks an authenticated session of this kiosk seen if it is not stale (what `_authenticated_row` checks), in
+# one statement that takes the session's row lock as the SELECT … FOR UPDATE did; no row: that read says why
+_TOUCH_AUTHENTICATED = update(sessions).where(
+    sessions.c.session_id == bindparam("w_session_id"),
+    sessions.c.kiosk_id == bindparam("w_kiosk_id"),
+    sessions.c.status == "authenticated",
+    sessions.c.last_seen_at > bindparam("w_stale_at"),
+)
 # the session and its challenge in one statement (was two); locked, both rows are locked by it (PostgreSQL
 # locks the rows of every table of a join), the session's as before first in any step that takes both
 _SESSION_NONCE = (
@@ -693,6 +701,20 @@ class CenterService:
             )
         return row
 
+    def _touch_authenticated(self, conn: Connection, kiosk: Kiosk, session_id: str, now: datetime) -> None:
+        """`_authenticated_row` under the session's lock, then the session marked seen: one UPDATE whose WHERE
+        holds the checks when they pass (they almost always do); otherwise the checks' read raises as before."""
+        params = {
+            "w_session_id": session_id,
+            "w_kiosk_id": kiosk.kiosk_id,
+            "w_stale_at": now - self.settings.session_idle,  # is_stale: last_seen_at <= now - session_idle
+            "last_seen_at": now,
+        }
+        if conn.execute(_TOUCH_AUTHENTICATED, params).rowcount == 1:
+            return
+        self._authenticated_row(conn, kiosk, session_id, now, lock=True)  # raises why the UPDATE found no row
+        conn.execute(_UPDATE_SESSION, {"w_session_id": session_id, "last_seen_at": now})  # (not reached)
+
     def menu(self, kiosk: Kiosk, session_id: str) -> MenuView:
         s = self._authenticated_session(kiosk, session_id, provisional=True)  # card-app: the type precedes the PIN
         menu = self._call(
@@ -756,8 +778,7 @@ class CenterService:
         quoted = OrderQuoted(oid, OrderStatus.QUOTED.value, quote.fee_each, total, quote.copies)
         with self._tx() as conn:
             # the session again, under its lock: it may have expired or been used up while quoting
-            self._authenticated_row(conn, kiosk, session_id, now, lock=True)
-            conn.execute(_UPDATE_SESSION, {"w_session_id": session_id, "last_seen_at": now})
+            self._touch_authenticated(conn, kiosk, session_id, now)
             conn.execute(
                 _INSERT_ORDER,
                 dict(
