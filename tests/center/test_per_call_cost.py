@@ -307,3 +307,41 @@ def test_a_session_closed_while_quoting_gets_no_order(rig: Rig, meanwhile: str) 
     assert (e.status, e.code) == (410, "session-expired")
     with rig.world.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 0
+
+
+def test_a_delivery_is_one_update_and_an_order_closed_while_issuing_still_voids_its_document(rig: Rig) -> None:
+    center = rig.kiosk()
+    sid, _ = login(center, rig.card("R1"))
+    order = center.order(sid, "juminhyo")
+    center.pay(order.order_id, {500: 1})
+    with transactions(rig.world.engine) as txs:
+        center.documents(order.order_id)
+    delivered = txs[-1]
+    assert not any(s.startswith("SELECT center_orders") for s in delivered), delivered
+    assert sum(s.startswith("UPDATE center_orders") for s in delivered) == 1, delivered
+
+    order = center.order(sid, "juminhyo")
+    center.pay(order.order_id, {500: 1})
+    gateway = rig.service.gateway
+    real_issue = gateway.issue
+    issued: list[Any] = []
+
+    def issue_then_time_out(*args: Any, **kwargs: Any) -> Any:
+        doc = real_issue(*args, **kwargs)
+        issued.append(doc)
+        rig.service.expire(rig.world.clock.now() + CenterSettings().order_timeout)  # the order times out
+        return doc
+
+    gateway.issue = issue_then_time_out  # type: ignore[method-assign]
+    try:
+        e = refused(center.documents, order.order_id)
+    finally:
+        gateway.issue = real_issue  # type: ignore[method-assign]
+    assert (e.status, e.code) == (410, "order-expired")
+    (doc,) = issued
+    record = rig.world.issuer.lookup(doc.tenant, doc.number)
+    assert record is not None and record.status == "voided"
+    with rig.world.engine.connect() as conn:
+        kinds = [k for (k,) in conn.execute(select(center_audit.c.kind).order_by(center_audit.c.at))]
+        status = conn.execute(select(orders.c.status).where(orders.c.order_id == order.order_id)).scalar_one()
+    assert "order.late-delivery" in kinds and status == "refunded"

@@ -263,6 +263,13 @@ _ORDER_LOCKED = (
 )
 _INSERT_ORDER = insert(orders)
 _UPDATE_ORDER = update(orders).where(orders.c.order_id == bindparam("w_order_id"))
+# the delivery of an order still issuing, and what its audit entry needs, in one statement that takes the
+# order's row lock as the SELECT … FOR UPDATE did (no row: the order was closed meanwhile, or is unknown)
+_DELIVER = (
+    update(orders)
+    .where(orders.c.order_id == bindparam("w_order_id"), orders.c.status == OrderStatus.ISSUING.value)
+    .returning(orders.c.session_id, orders.c.cert_serial, orders.c.total, orders.c.paid)
+)
 _INSERT_PAYMENT = insert(payments)
 _IDEM_INSERT_PG = postgresql.insert(idempotency).on_conflict_do_nothing().returning(idempotency.c.key)
 _IDEM_INSERT_SQLITE = sqlite.insert(idempotency).on_conflict_do_nothing().returning(idempotency.c.key)
@@ -930,20 +937,9 @@ class CenterService:
         late: _Closing | None = None
         delivery: Delivery | None = None
         with self._tx() as conn:
-            o = self._lock_order(conn, order_id)
-            if o["status"] != OrderStatus.ISSUING.value:  # closed meanwhile (timeout, cancel): void at once
-                late = _Closing(order_id, doc.tenant, doc.number, "late-delivery", kiosk_id=kiosk.kiosk_id)
-                audit(conn, kiosk.kiosk_id).append(
-                    "order.late-delivery",
-                    now,
-                    order=order_id,
-                    tenant=doc.tenant,
-                    number=doc.number,
-                    pdf_sha256=doc.pdf_sha256,
-                )
-            else:
+            o = (
                 conn.execute(
-                    _UPDATE_ORDER,
+                    _DELIVER,
                     {
                         "w_order_id": order_id,
                         "status": OrderStatus.DELIVERED.value,
@@ -954,6 +950,21 @@ class CenterService:
                         "updated_at": now,
                     },
                 )
+                .mappings()
+                .first()
+            )
+            if o is None:  # closed meanwhile (timeout, cancel): void at once
+                self._lock_order(conn, order_id)  # an unknown order: 404, as before
+                late = _Closing(order_id, doc.tenant, doc.number, "late-delivery", kiosk_id=kiosk.kiosk_id)
+                audit(conn, kiosk.kiosk_id).append(
+                    "order.late-delivery",
+                    now,
+                    order=order_id,
+                    tenant=doc.tenant,
+                    number=doc.number,
+                    pdf_sha256=doc.pdf_sha256,
+                )
+            else:
                 audit(conn, kiosk.kiosk_id).append(
                     "order.delivered",
                     now,
