@@ -8,16 +8,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, select, update
 
 from kofu.center.api import create_app
 from kofu.center.client import CenterClient, CenterRefused
 from kofu.center.protocol import challenge_bytes
 from kofu.center.service import CenterService, CenterSettings
-from kofu.center.store import center_audit, idempotency, payments, sessions
+from kofu.center.store import center_audit, idempotency, orders, payments, sessions
 
 from .conftest import Rig, login
 
@@ -243,3 +244,104 @@ def test_the_idempotency_digest_path_is_starlettes_url_path(path: str) -> None:
         "headers": [(b"host", b"center.example:8001")],
     }
     assert _url_path(scope) == Request(scope).url.path
+
+
+def test_authentication_reads_session_and_challenge_together_and_the_card_link_once(rig: Rig) -> None:
+    center = rig.kiosk()
+    opened = center.open_session()
+    card = rig.card("R1")
+    card.verify_auth_pin("1234")
+    signature = card.sign_auth_sha256(challenge_bytes(opened.session_id, center.kiosk_id, opened.nonce))
+    with transactions(rig.world.engine) as txs:
+        center.authenticate_jpki(opened.session_id, card.read_auth_certificate(), signature)
+    statements = [s for tx in txs for s in tx]
+    # the reader's and the writer's read of the session each bring its challenge (no read of the nonce alone)
+    assert sum(s.startswith("SELECT center_sessions") for s in statements) == 2, statements
+    assert not any(s.startswith("SELECT center_nonces") for s in statements), statements
+    # admit decides the menu on the card link it read itself, in the same transaction
+    assert sum(s.startswith("SELECT registry_card_links") for s in statements) == 1, statements
+    replay = refused(center.authenticate_jpki, opened.session_id, card.read_auth_certificate(), signature)
+    assert (replay.status, replay.code) == (409, "nonce-used")
+
+
+def test_the_order_writer_touches_its_session_with_one_update(rig: Rig) -> None:
+    center = rig.kiosk()
+    sid, _ = login(center, rig.card("R1"))
+    with transactions(rig.world.engine) as txs:
+        center.order(sid, "juminhyo")
+    writer = txs[-1]
+    assert any(s.startswith("INSERT INTO center_orders") for s in writer), writer
+    assert not any(s.startswith("SELECT center_sessions") for s in writer), writer
+    assert sum(s.startswith("UPDATE center_sessions") for s in writer) == 1, writer
+
+
+@pytest.mark.parametrize("meanwhile", ["expired", "idle", "almost-idle"])
+def test_a_session_closed_while_quoting_gets_no_order(rig: Rig, meanwhile: str) -> None:
+    """The writer re-checks the session, now in its UPDATE's WHERE: expired meanwhile (`expire` of another
+    process) → 410 and no order; its staleness is `is_stale` to the microsecond (last seen `session_idle`
+    ago: expired; a microsecond later: still good)."""
+    center = rig.kiosk()
+    sid, _ = login(center, rig.card("R1"))
+    gateway = rig.service.gateway
+    real_quote = gateway.quote
+    idle = CenterSettings().session_idle
+
+    def quote_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        now = rig.world.clock.now()
+        if meanwhile == "expired":
+            rig.service.expire(now + idle, session_id=sid)
+        else:
+            seen = now - idle + (timedelta(microseconds=1) if meanwhile == "almost-idle" else timedelta())
+            with rig.world.engine.begin() as conn:
+                conn.execute(update(sessions).where(sessions.c.session_id == sid).values(last_seen_at=seen))
+        return real_quote(*args, **kwargs)
+
+    gateway.quote = quote_meanwhile  # type: ignore[method-assign]
+    try:
+        if meanwhile == "almost-idle":
+            assert center.order(sid, "juminhyo").status == "quoted"
+            return
+        e = refused(center.order, sid, "juminhyo")
+    finally:
+        gateway.quote = real_quote  # type: ignore[method-assign]
+    assert (e.status, e.code) == (410, "session-expired")
+    with rig.world.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 0
+
+
+def test_a_delivery_is_one_update_and_an_order_closed_while_issuing_still_voids_its_document(rig: Rig) -> None:
+    center = rig.kiosk()
+    sid, _ = login(center, rig.card("R1"))
+    order = center.order(sid, "juminhyo")
+    center.pay(order.order_id, {500: 1})
+    with transactions(rig.world.engine) as txs:
+        center.documents(order.order_id)
+    delivered = txs[-1]
+    assert not any(s.startswith("SELECT center_orders") for s in delivered), delivered
+    assert sum(s.startswith("UPDATE center_orders") for s in delivered) == 1, delivered
+
+    order = center.order(sid, "juminhyo")
+    center.pay(order.order_id, {500: 1})
+    gateway = rig.service.gateway
+    real_issue = gateway.issue
+    issued: list[Any] = []
+
+    def issue_then_time_out(*args: Any, **kwargs: Any) -> Any:
+        doc = real_issue(*args, **kwargs)
+        issued.append(doc)
+        rig.service.expire(rig.world.clock.now() + CenterSettings().order_timeout)  # the order times out
+        return doc
+
+    gateway.issue = issue_then_time_out  # type: ignore[method-assign]
+    try:
+        e = refused(center.documents, order.order_id)
+    finally:
+        gateway.issue = real_issue  # type: ignore[method-assign]
+    assert (e.status, e.code) == (410, "order-expired")
+    (doc,) = issued
+    record = rig.world.issuer.lookup(doc.tenant, doc.number)
+    assert record is not None and record.status == "voided"
+    with rig.world.engine.connect() as conn:
+        kinds = [k for (k,) in conn.execute(select(center_audit.c.kind).order_by(center_audit.c.at))]
+        status = conn.execute(select(orders.c.status).where(orders.c.order_id == order.order_id)).scalar_one()
+    assert "order.late-delivery" in kinds and status == "refunded"

@@ -230,8 +230,22 @@ _SESSION = select(sessions).where(sessions.c.session_id == bindparam("session_id
 _SESSION_LOCKED = _SESSION.with_for_update()  # FOR UPDATE is ignored by SQLite, whose writers serialise at BEGIN
 _INSERT_SESSION = insert(sessions)
 _UPDATE_SESSION = update(sessions).where(sessions.c.session_id == bindparam("w_session_id"))
-_NONCE = select(nonces).where(nonces.c.session_id == bindparam("session_id"))
-_NONCE_LOCKED = _NONCE.with_for_update()
+# marks an authenticated session of this kiosk seen if it is not stale (what `_authenticated_row` checks), in
+# one statement that takes the session's row lock as the SELECT … FOR UPDATE did; no row: that read says why
+_TOUCH_AUTHENTICATED = update(sessions).where(
+    sessions.c.session_id == bindparam("w_session_id"),
+    sessions.c.kiosk_id == bindparam("w_kiosk_id"),
+    sessions.c.status == "authenticated",
+    sessions.c.last_seen_at > bindparam("w_stale_at"),
+)
+# the session and its challenge in one statement (was two); locked, both rows are locked by it (PostgreSQL
+# locks the rows of every table of a join), the session's as before first in any step that takes both
+_SESSION_NONCE = (
+    select(sessions, nonces.c.nonce, nonces.c.used_at.label("nonce_used_at"))
+    .join(nonces, nonces.c.session_id == sessions.c.session_id)
+    .where(sessions.c.session_id == bindparam("session_id"))
+)
+_SESSION_NONCE_LOCKED = _SESSION_NONCE.with_for_update()
 _INSERT_NONCE = insert(nonces)
 _USE_NONCE = update(nonces).where(nonces.c.nonce == bindparam("w_nonce"))
 # the order under its row lock, with its session's municipality (the receipt's; set at authentication, never
@@ -249,6 +263,13 @@ _ORDER_LOCKED = (
 )
 _INSERT_ORDER = insert(orders)
 _UPDATE_ORDER = update(orders).where(orders.c.order_id == bindparam("w_order_id"))
+# the delivery of an order still issuing, and what its audit entry needs, in one statement that takes the
+# order's row lock as the SELECT … FOR UPDATE did (no row: the order was closed meanwhile, or is unknown)
+_DELIVER = (
+    update(orders)
+    .where(orders.c.order_id == bindparam("w_order_id"), orders.c.status == OrderStatus.ISSUING.value)
+    .returning(orders.c.session_id, orders.c.cert_serial, orders.c.total, orders.c.paid)
+)
 _INSERT_PAYMENT = insert(payments)
 _IDEM_INSERT_PG = postgresql.insert(idempotency).on_conflict_do_nothing().returning(idempotency.c.key)
 _IDEM_INSERT_SQLITE = sqlite.insert(idempotency).on_conflict_do_nothing().returning(idempotency.c.key)
@@ -415,12 +436,10 @@ class CenterService:
         # 1. the session's challenge, read: it is consumed with the outcome, in the one transaction that
         # records it (whether the card is accepted or refused: one try per nonce)
         with self.engine.connect() as conn:
-            session = self._session(conn, kiosk, session_id, now, lock=False)
-            nonce_row = conn.execute(_NONCE, {"session_id": session_id}).mappings().first()
-        if session["status"] != "open" or nonce_row is None or nonce_row["used_at"] is not None:
+            session = self._session_and_nonce(conn, kiosk, session_id, now, lock=False)
+        if session["status"] != "open" or session["nonce"] is None or session["nonce_used_at"] is not None:
             self._record_session(session_id, "replay", now, kiosk)  # raises 409 nonce-used
-        assert nonce_row is not None
-        nonce = str(nonce_row["nonce"])
+        nonce = str(session["nonce"])
 
         # 2. who is this card?
         cert_serial: str | None = None
@@ -498,13 +517,11 @@ class CenterService:
         against the card link's registered key, turns the provisional session authenticated (once)."""
         now = self.clock.now()
         with self.engine.connect() as conn:
-            s = self._session(conn, kiosk, session_id, now, lock=False)
-            nonce_row = conn.execute(_NONCE, {"session_id": session_id}).first()
+            s = self._session_and_nonce(conn, kiosk, session_id, now, lock=False)
         if s["method"] != "card-app":
             raise _err(*cardapp.NOT_CARD_APP)
-        if s["status"] != cardapp.PROVISIONAL or nonce_row is None:  # proven, refused or expired: no second try
+        if s["status"] != cardapp.PROVISIONAL or s["nonce"] is None:  # proven, refused or expired: no second try
             self._card_app_outcome(kiosk, session_id, now, None)
-        assert nonce_row is not None
         try:
             signature = unb64(body.signature)
         except ValueError:
@@ -516,7 +533,7 @@ class CenterService:
         if link.card_app_public_key is None:
             self._card_app_outcome(kiosk, session_id, now, "refused", cardapp.KEY_MISSING)
         assert link.card_app_public_key is not None
-        challenge = challenge_bytes(session_id, kiosk.kiosk_id, str(nonce_row[0]))
+        challenge = challenge_bytes(session_id, kiosk.kiosk_id, str(s["nonce"]))
         if not cardapp.card_app_signature_ok(link.card_app_public_key, signature, challenge):
             self._card_app_outcome(kiosk, session_id, now, "refused", cardapp.SIGNATURE_INVALID)
         menu = self._call(
@@ -576,20 +593,19 @@ class CenterService:
         code = values.pop("code", None)
         replay = False
         with self._tx() as conn:
-            session = self._session(conn, kiosk, session_id, now, lock=True)
-            nonce_row = conn.execute(_NONCE_LOCKED, {"session_id": session_id}).mappings().first()
+            session = self._session_and_nonce(conn, kiosk, session_id, now, lock=True)
             if (
                 status == "replay"
                 or session["status"] != "open"
-                or nonce_row is None
-                or nonce_row["used_at"] is not None
+                or session["nonce"] is None
+                or session["nonce_used_at"] is not None
             ):
                 audit(conn, kiosk.kiosk_id).append(
                     "session.replay", now, session=session_id, kiosk=kiosk.kiosk_id, store=kiosk.store_id
                 )
                 replay = True
             else:
-                conn.execute(_USE_NONCE, {"w_nonce": nonce_row["nonce"], "used_at": now})
+                conn.execute(_USE_NONCE, {"w_nonce": session["nonce"], "used_at": now})
                 self._record_outcome(conn, session_id, status, now, kiosk, code, values, answer)
         if replay:
             raise _err(
@@ -626,8 +642,22 @@ class CenterService:
             outcome=code,
         )
 
+    def _session_and_nonce(
+        self, conn: Connection, kiosk: Kiosk, session_id: str, now: datetime, *, lock: bool
+    ) -> RowMapping | dict[str, Any]:
+        """`_session` with its challenge's `nonce` and `nonce_used_at` (both None if it has none), read by one
+        statement (`lock`: both rows locked)."""
+        row = conn.execute(_SESSION_NONCE_LOCKED if lock else _SESSION_NONCE, {"session_id": session_id})
+        found = row.mappings().first()
+        if found is None:  # no such session (raises), or a session without a challenge
+            return {**self._session(conn, kiosk, session_id, now, lock=lock), "nonce": None, "nonce_used_at": None}
+        return self._checked_session(found, kiosk, now)
+
     def _session(self, conn: Connection, kiosk: Kiosk, session_id: str, now: datetime, *, lock: bool) -> RowMapping:
         row = conn.execute(_SESSION_LOCKED if lock else _SESSION, {"session_id": session_id}).mappings().first()
+        return self._checked_session(row, kiosk, now)
+
+    def _checked_session(self, row: RowMapping | None, kiosk: Kiosk, now: datetime) -> RowMapping:
         if row is None:
             raise _err(404, "unknown-session", "No such session.", "セッションが見つかりません。")
         if row["kiosk_id"] != kiosk.kiosk_id:
@@ -677,6 +707,20 @@ class CenterService:
                 "カードの認証が済んでいません。",
             )
         return row
+
+    def _touch_authenticated(self, conn: Connection, kiosk: Kiosk, session_id: str, now: datetime) -> None:
+        """`_authenticated_row` under the session's lock, then the session marked seen: one UPDATE whose WHERE
+        holds the checks when they pass (they almost always do); otherwise the checks' read raises as before."""
+        params = {
+            "w_session_id": session_id,
+            "w_kiosk_id": kiosk.kiosk_id,
+            "w_stale_at": now - self.settings.session_idle,  # is_stale: last_seen_at <= now - session_idle
+            "last_seen_at": now,
+        }
+        if conn.execute(_TOUCH_AUTHENTICATED, params).rowcount == 1:
+            return
+        self._authenticated_row(conn, kiosk, session_id, now, lock=True)  # raises why the UPDATE found no row
+        conn.execute(_UPDATE_SESSION, {"w_session_id": session_id, "last_seen_at": now})  # (not reached)
 
     def menu(self, kiosk: Kiosk, session_id: str) -> MenuView:
         s = self._authenticated_session(kiosk, session_id, provisional=True)  # card-app: the type precedes the PIN
@@ -741,8 +785,7 @@ class CenterService:
         quoted = OrderQuoted(oid, OrderStatus.QUOTED.value, quote.fee_each, total, quote.copies)
         with self._tx() as conn:
             # the session again, under its lock: it may have expired or been used up while quoting
-            self._authenticated_row(conn, kiosk, session_id, now, lock=True)
-            conn.execute(_UPDATE_SESSION, {"w_session_id": session_id, "last_seen_at": now})
+            self._touch_authenticated(conn, kiosk, session_id, now)
             conn.execute(
                 _INSERT_ORDER,
                 dict(
@@ -894,20 +937,9 @@ class CenterService:
         late: _Closing | None = None
         delivery: Delivery | None = None
         with self._tx() as conn:
-            o = self._lock_order(conn, order_id)
-            if o["status"] != OrderStatus.ISSUING.value:  # closed meanwhile (timeout, cancel): void at once
-                late = _Closing(order_id, doc.tenant, doc.number, "late-delivery", kiosk_id=kiosk.kiosk_id)
-                audit(conn, kiosk.kiosk_id).append(
-                    "order.late-delivery",
-                    now,
-                    order=order_id,
-                    tenant=doc.tenant,
-                    number=doc.number,
-                    pdf_sha256=doc.pdf_sha256,
-                )
-            else:
+            o = (
                 conn.execute(
-                    _UPDATE_ORDER,
+                    _DELIVER,
                     {
                         "w_order_id": order_id,
                         "status": OrderStatus.DELIVERED.value,
@@ -918,6 +950,21 @@ class CenterService:
                         "updated_at": now,
                     },
                 )
+                .mappings()
+                .first()
+            )
+            if o is None:  # closed meanwhile (timeout, cancel): void at once
+                self._lock_order(conn, order_id)  # an unknown order: 404, as before
+                late = _Closing(order_id, doc.tenant, doc.number, "late-delivery", kiosk_id=kiosk.kiosk_id)
+                audit(conn, kiosk.kiosk_id).append(
+                    "order.late-delivery",
+                    now,
+                    order=order_id,
+                    tenant=doc.tenant,
+                    number=doc.number,
+                    pdf_sha256=doc.pdf_sha256,
+                )
+            else:
                 audit(conn, kiosk.kiosk_id).append(
                     "order.delivered",
                     now,

@@ -120,10 +120,12 @@ def read_facts(
     lock: bool,
     cert_serial: str | None = None,
     card_app_user_id: str | None = None,
+    known_card: CardLink | None = None,
 ) -> ResidentFacts:
     """The committed registry state this request is decided on. With `cert_serial` (利用者証明用電子証明書
     方式) or `card_app_user_id` (カードAP方式), the card must be linked to this very resident, or the request
-    is treated as from no resident at all."""
+    is treated as from no resident at all. `known_card`: that card's link as already read in this very
+    transaction (`admit`), not read again; never one read in another transaction."""
     # the resident and their household: one statement (two with the lock on PostgreSQL)
     resident, members = reg.resident_and_household(request.tenant, request.resident_id, lock=lock)
     if resident is None:
@@ -132,9 +134,9 @@ def read_facts(
     method = None
     if cert_serial is not None or card_app_user_id is not None:
         if card_app_user_id is not None:
-            card, method = reg.find_card_app_user(card_app_user_id), "card-app"
+            card, method = known_card or reg.find_card_app_user(card_app_user_id), "card-app"
         else:
-            card, method = reg.find_card(cert_serial or ""), "jpki"
+            card, method = known_card or reg.find_card(cert_serial or ""), "jpki"
         if card is None or card.tenant != request.tenant or card.resident_id != request.resident_id:
             return ResidentFacts(resident=None)
     household = tuple(members)
@@ -342,22 +344,28 @@ class IssuerService:
     def identify(self, *, cert_serial: str | None = None, card_app_user_id: str | None = None) -> CardLink | None:
         """Which resident of which municipality holds this card (routing for the center)."""
         with self.engine.connect() as conn:
-            reg = RegistryStore(conn)
-            if card_app_user_id is not None:
-                return reg.find_card_app_user(card_app_user_id)
-            return reg.find_card(cert_serial) if cert_serial else None
+            return _identify(RegistryStore(conn), cert_serial, card_app_user_id)
 
     def admit(
         self, *, at: datetime | None = None, cert_serial: str | None = None, card_app_user_id: str | None = None
     ) -> tuple[CardLink, Menu] | None:
         """`identify` and, for a registered card, its resident's `menu` — what the center asks when a card is
-        put on a kiosk, in one call instead of two (one round trip fewer over HTTP). None: not registered."""
-        link = self.identify(cert_serial=cert_serial, card_app_user_id=card_app_user_id)
-        if link is None:
-            return None
-        menu = self.menu(
-            link.tenant, link.resident_id, at=at, cert_serial=cert_serial, card_app_user_id=card_app_user_id
-        )
+        put on a kiosk, in one call instead of two (one round trip fewer over HTTP). None: not registered.
+        One read transaction: the menu is decided on the card link read here, not on a second read of it."""
+        with self.engine.connect() as conn:
+            reg = RegistryStore(conn)
+            link = _identify(reg, cert_serial, card_app_user_id)
+            if link is None:
+                return None
+            menu = self._menu(
+                reg,
+                link.tenant,
+                link.resident_id,
+                at=at,
+                cert_serial=cert_serial,
+                card_app_user_id=card_app_user_id,
+                known_card=link,
+            )
         return link, menu
 
     def menu(
@@ -370,53 +378,77 @@ class IssuerService:
         card_app_user_id: str | None = None,
     ) -> Menu:
         """What this resident may obtain now: each offered type with its fee, kinds, items and years."""
+        with self.engine.connect() as conn:
+            return self._menu(
+                RegistryStore(conn),
+                tenant_code,
+                resident_id,
+                at=at,
+                cert_serial=cert_serial,
+                card_app_user_id=card_app_user_id,
+            )
+
+    def _menu(
+        self,
+        reg: RegistryStore,
+        tenant_code: str,
+        resident_id: str,
+        *,
+        at: datetime | None,
+        cert_serial: str | None,
+        card_app_user_id: str | None,
+        known_card: CardLink | None = None,
+    ) -> Menu:
+        """`menu` inside the caller's transaction (`known_card`: see `read_facts`)."""
         tenant = self.tenants.get(tenant_code)
         moment = at or self.clock.now()
         today = moment.astimezone(JST).date()
         entries: list[MenuEntry] = []
         members: tuple[MenuMember, ...] = ()
         person_refusals: tuple[Refusal, ...] = ()
-        with self.engine.connect() as conn:
-            reg = RegistryStore(conn)
-            base: ResidentFacts | None = None  # what every type shares, read once (one snapshot)
-            for ctype in tenant.offered_types(today):
-                cert = tenant.certificate(ctype)
-                assert cert is not None
-                fee = cert.fee_on(today)
-                assert fee is not None
-                request = IssueRequest(tenant_code, resident_id, ctype)
-                if base is None:
-                    base = facts = read_facts(
-                        reg, request, today, lock=False, cert_serial=cert_serial, card_app_user_id=card_app_user_id
-                    )
-                elif base.resident is None:
-                    facts = base
-                else:
-                    facts = replace(base, **_type_facts(reg, request, resident_id, today))
-                refusals = tuple(evaluate(tenant, request, facts, moment))
-                person = check_resident(tenant, facts, today)
-                if person:
-                    person_refusals = tuple(person)
-                if facts.resident is not None and not members:
-                    members = tuple(
-                        MenuMember(p.resident_id, p.name, p.relationship)
-                        for p in facts.household
-                        if not p.is_removed and p.resident_id != resident_id
-                    )
-                entries.append(
-                    MenuEntry(
-                        type=ctype,
-                        available=not refusals,
-                        refusals=refusals,
-                        fee_each=fee.convenience,
-                        window_fee_each=fee.window,
-                        kinds=cert.kinds,
-                        items=cert.items,
-                        fiscal_years=tuple(allowed_fiscal_years(tenant, today))
-                        if ctype is CertificateType.SHOTOKU
-                        else (),
-                    )
+        base: ResidentFacts | None = None  # what every type shares, read once (one snapshot)
+        for ctype in tenant.offered_types(today):
+            cert = tenant.certificate(ctype)
+            assert cert is not None
+            fee = cert.fee_on(today)
+            assert fee is not None
+            request = IssueRequest(tenant_code, resident_id, ctype)
+            if base is None:
+                base = facts = read_facts(
+                    reg,
+                    request,
+                    today,
+                    lock=False,
+                    cert_serial=cert_serial,
+                    card_app_user_id=card_app_user_id,
+                    known_card=known_card,
                 )
+            elif base.resident is None:
+                facts = base
+            else:
+                facts = replace(base, **_type_facts(reg, request, resident_id, today))
+            refusals = tuple(evaluate(tenant, request, facts, moment))
+            person = check_resident(tenant, facts, today)
+            if person:
+                person_refusals = tuple(person)
+            if facts.resident is not None and not members:
+                members = tuple(
+                    MenuMember(p.resident_id, p.name, p.relationship)
+                    for p in facts.household
+                    if not p.is_removed and p.resident_id != resident_id
+                )
+            entries.append(
+                MenuEntry(
+                    type=ctype,
+                    available=not refusals,
+                    refusals=refusals,
+                    fee_each=fee.convenience,
+                    window_fee_each=fee.window,
+                    kinds=cert.kinds,
+                    items=cert.items,
+                    fiscal_years=tuple(allowed_fiscal_years(tenant, today)) if ctype is CertificateType.SHOTOKU else (),
+                )
+            )
         return Menu(tenant.code, tenant.name, tenant.copies_limit, tuple(entries), members, person_refusals)
 
     def void(self, tenant: str, number: int, *, reason: str) -> IssuanceRecord:
@@ -462,6 +494,12 @@ class IssuerService:
     def lookup(self, tenant: str, number: int) -> IssuanceRecord | None:
         with self.engine.connect() as conn:
             return IssuerStore(conn).get(tenant, number)
+
+
+def _identify(reg: RegistryStore, cert_serial: str | None, card_app_user_id: str | None) -> CardLink | None:
+    if card_app_user_id is not None:
+        return reg.find_card_app_user(card_app_user_id)
+    return reg.find_card(cert_serial) if cert_serial else None
 
 
 def _with_statement(doc: CertificateDocument, statement: str) -> CertificateDocument:
