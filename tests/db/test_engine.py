@@ -71,7 +71,6 @@ def test_a_second_writer_waits_at_begin_until_the_first_commits(tmp_path: Path) 
     engine.dispose()
 
 
-
 def test_writers_of_one_process_queue_before_asking_sqlite(tmp_path: Path) -> None:
     """A waiting writer of this process holds no connection and has not sent BEGIN IMMEDIATE (so it is not
     polling SQLite's lock in the busy handler); it starts when the first commits."""
@@ -100,6 +99,7 @@ def test_writers_of_one_process_queue_before_asking_sqlite(tmp_path: Path) -> No
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 3
     engine.dispose()
+
 
 # ---- PostgreSQL: pooled connections checked at checkout without a round trip (what pool_pre_ping did) ----
 
