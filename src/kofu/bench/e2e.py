@@ -15,6 +15,7 @@ and got its receipt. The floor (`kofu.bench.floor`) is measured in the same run 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -172,10 +173,12 @@ def drive_kiosks(
     seconds: float,
     out: Path,
     server_pids: dict[str, list[int]] | None = None,
+    database_pids: Callable[[], list[int]] | None = None,
 ) -> tuple[list[KioskStats], float, dict[str, float]]:
     """Runs one thread per kiosk for `seconds`; returns the per-kiosk stats, the measured window and the CPU
     seconds used in it: this process, and with `server_pids` (role → pids) the servers together and each role
-    (`server:center`, `server:issuer`, `server:jpki`)."""
+    (`server:center`, `server:issuer`, `server:jpki`); with `database_pids` (the database server's processes,
+    listed at the start and at the end: a backend started in the window counts from zero) `database`."""
     start, stop = threading.Event(), threading.Event()
     stats = [KioskStats() for _ in clients]
     errors: list[BaseException] = []
@@ -192,7 +195,14 @@ def drive_kiosks(
     def server_cpu() -> dict[str, float]:
         return {role: sum(process_cpu_seconds(p) for p in pids) for role, pids in roles.items()}
 
-    cpu0, server0 = time.process_time(), server_cpu()
+    def database_cpu() -> dict[int, float]:
+        cpu: dict[int, float] = {}
+        for pid in database_pids() if database_pids else []:
+            with contextlib.suppress(OSError, IndexError):  # gone meanwhile
+                cpu[pid] = process_cpu_seconds(pid)
+        return cpu
+
+    cpu0, server0, database0 = time.process_time(), server_cpu(), database_cpu()
     t0 = time.perf_counter()
     start.set()
     time.sleep(seconds)
@@ -201,6 +211,9 @@ def drive_kiosks(
     this_process, server1 = time.process_time() - cpu0, server_cpu()
     by_role = {f"server:{role}": server1[role] - server0[role] for role in roles}
     cpu = {"this_process": this_process, "servers": sum(by_role.values()), **by_role}
+    if database_pids is not None:
+        database1 = database_cpu()
+        cpu["database"] = sum(used - database0.get(pid, 0.0) for pid, used in database1.items())
     for t in threads:
         t.join(timeout=120)
     if errors:
@@ -294,6 +307,26 @@ def in_process_clients(world: BenchWorld, transport: str = "direct") -> Iterator
             client.http.portal = portal  # type: ignore[attr-defined]
             clients.append(client)
         yield clients
+
+
+def local_postgres_pids(url: str) -> Callable[[], list[int]] | None:
+    """The PostgreSQL server's processes on this machine (postmaster, backends, background workers), when
+    `url` names this machine's server: its CPU is the database's share of an issuance."""
+    from sqlalchemy.engine import make_url
+
+    if make_url(url).host not in ("127.0.0.1", "localhost", "::1", None):
+        return None
+
+    def pids() -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if (entry / "comm").read_text().strip() == "postgres":
+                        found.append(int(entry.name))
+        return found
+
+    return pids
 
 
 def free_port() -> int:
@@ -454,7 +487,7 @@ def run_e2e(
                         CenterClient(centers[i % len(centers)], kid, secret, verify=ca)
                         for i, (kid, secret) in enumerate(world.kiosks.items())
                     ]
-                    stats, window, cpu = drive_kiosks(clients, readers, seconds, out, pids)
+                    stats, window, cpu = drive_kiosks(clients, readers, seconds, out, pids, local_postgres_pids(url))
             else:
                 with in_process_clients(world, link) as links:
                     stats, window, cpu = drive_kiosks(links, readers, seconds, out)
