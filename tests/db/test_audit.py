@@ -11,6 +11,7 @@ from sqlalchemy import Engine, MetaData, Table, delete, select, text, update
 
 from kofu.common.clock import JST
 from kofu.db.audit import GENESIS, AuditLog, audit_table, chain_for, entry_hash
+from tests.statements import statements
 
 test_metadata = MetaData()  # not the application's: the migration test compares against that one
 log_table = audit_table("test_audit", test_metadata)
@@ -218,18 +219,8 @@ def test_an_append_after_another_process_appended_extends_its_entry(log_engine: 
 
 
 def _statements_of(engine: Engine, append: Callable[[], object]) -> int:
-    from sqlalchemy import event
-
-    seen: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements(engine) as seen:
         append()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     return len([s for s in seen if not s.startswith("BEGIN")])
 
 

@@ -19,6 +19,7 @@ from kofu.issuer.tenant import CertificateType, IssuanceKind
 from kofu.registry.model import Death, SealCancelled
 from kofu.registry.service import apply_event
 from kofu.verify.service import Outcome
+from tests.statements import statements
 
 from .conftest import CHILD, GONE, HEAD, NOW, WIFE, World
 
@@ -221,7 +222,6 @@ def test_menu_lists_what_the_resident_may_obtain(world: World) -> None:
 def test_the_resident_and_their_household_are_read_in_one_statement(world: World) -> None:
     """The same resident and household as `get_resident` + `household_members`; one statement without the
     issuance's lock (under it on PostgreSQL: the resident's row locked, then the household, two)."""
-    from sqlalchemy import event
 
     from kofu.issuer.service import read_facts
     from kofu.registry.store import RegistryStore, residents
@@ -234,27 +234,17 @@ def test_the_resident_and_their_household_are_read_in_one_statement(world: World
             assert members == reg.household_members(T, resident.household_id)
             assert members[0].resident_id == HEAD.resident_id and len(members) == 4
             assert reg.resident_and_household(T, "no-such-resident", lock=lock) == (None, [])
-    statements: list[str] = []
-
-    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement)
-
-    event.listen(world.engine, "before_cursor_execute", seen)
-    try:
-        with world.engine.connect() as conn:
-            facts = read_facts(
-                RegistryStore(conn), IssueRequest(T, WIFE.resident_id, CertificateType.JUMINHYO), NOW.date(), lock=False
-            )
-    finally:
-        event.remove(world.engine, "before_cursor_execute", seen)
+    with statements(world.engine) as sent, world.engine.connect() as conn:
+        facts = read_facts(
+            RegistryStore(conn), IssueRequest(T, WIFE.resident_id, CertificateType.JUMINHYO), NOW.date(), lock=False
+        )
     assert facts.resident is not None and len(facts.household) == 4
-    assert sum(f"FROM {residents.name}" in s for s in statements) == 1
+    assert sum(f"FROM {residents.name}" in s for s in sent) == 1
 
 
 def test_support_measures_of_a_household_are_read_in_one_query(world: World) -> None:
     """支援措置 of every member decide the household's certificates; they are read with one query per
     decision, not one per member (the menu, the quote and the issuance each read them)."""
-    from sqlalchemy import event
 
     from kofu.issuer.service import read_facts
     from kofu.registry.model import SupportMeasure
@@ -264,26 +254,17 @@ def test_support_measures_of_a_household_are_read_in_one_query(world: World) -> 
         reg = RegistryStore(conn)
         reg.add_support_measure(SupportMeasure(T, WIFE.resident_id, date(2026, 1, 1)))  # active
         reg.add_support_measure(SupportMeasure(T, CHILD.resident_id, date(2024, 1, 1), date(2025, 1, 1)))  # ended
-    statements: list[str] = []
-
-    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement)
-
-    event.listen(world.engine, "before_cursor_execute", seen)
-    try:
-        with world.engine.connect() as conn:
-            facts = read_facts(
-                RegistryStore(conn),
-                IssueRequest(T, HEAD.resident_id, CertificateType.JUMINHYO, IssuanceKind.HOUSEHOLD),
-                NOW.date(),
-                lock=False,
-            )
-    finally:
-        event.remove(world.engine, "before_cursor_execute", seen)
+    with statements(world.engine) as sent, world.engine.connect() as conn:
+        facts = read_facts(
+            RegistryStore(conn),
+            IssueRequest(T, HEAD.resident_id, CertificateType.JUMINHYO, IssuanceKind.HOUSEHOLD),
+            NOW.date(),
+            lock=False,
+        )
     assert len(facts.household) == 4
     assert facts.members_under_support == frozenset({WIFE.resident_id})
     assert facts.support_measures == ()  # the head has none
-    assert sum(f"FROM {support.name}" in s for s in statements) == 1
+    assert sum(f"FROM {support.name}" in s for s in sent) == 1
     # the wife's own request is refused for her measure (her facts come from the same one query)
     with pytest.raises(NotEligible) as refused:
         world.issuer.quote(IssueRequest(T, WIFE.resident_id, CertificateType.JUMINHYO), at=NOW)
